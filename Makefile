@@ -1,0 +1,49 @@
+# Two commands for a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/sportello migrate
+	$(BIN)/sportello demo
+	@echo "Open http://$(HOST):$(PORT)/ (demo shop + widget), http://$(HOST):$(PORT)/dashboard (operators), http://$(HOST):$(PORT)/docs (API)"
+	$(BIN)/sportello serve --host $(HOST) --port $(PORT)
+
+migrate: $(VENV)/.installed
+	$(BIN)/sportello migrate
+
+demo: $(VENV)/.installed
+	$(BIN)/sportello demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench-assistant: $(VENV)/.installed
+	$(BIN)/python bench/assistant.py
+
+bench: bench-assistant
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

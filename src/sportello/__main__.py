@@ -1,0 +1,5 @@
+import sys
+
+from sportello.cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""Public widget API: conversations and their messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from sportello.conversations import service
+from sportello.conversations.intake import receive_visitor_message
+from sportello.conversations.schemas import (
+    ConversationCreate,
+    ConversationCreated,
+    ConversationRead,
+    MessageCreate,
+    MessageRead,
+)
+from sportello.deps import BearerToken, RuntimeDep, preferred_language
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+NOT_FOUND_DOC = {404: {"description": "Unknown conversation or wrong token (never says which)."}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationCreated)
+async def create_conversation(
+    rt: RuntimeDep, request: Request, data: ConversationCreate | None = None
+) -> ConversationCreated:
+    """Open a conversation; the response carries its secret token, shown only this once."""
+    data = data or ConversationCreate()
+    lang = preferred_language(request, rt.settings.languages, rt.settings.default_language)
+    async with rt.db.scope() as session:
+        conv, token = await service.create_conversation(
+            session, data, language=lang, user_agent=request.headers.get("user-agent")
+        )
+        read = ConversationRead.model_validate(conv, from_attributes=True)
+    return ConversationCreated(**read.model_dump(), token=token)
+
+
+@router.get("/{conversation_id}", response_model=ConversationRead, responses=NOT_FOUND_DOC)
+async def read_conversation(
+    rt: RuntimeDep, conversation_id: str, token: BearerToken
+) -> ConversationRead:
+    """The conversation's state, with `Authorization: Bearer <token>`."""
+    async with rt.db.scope() as session:
+        conv = await service.get_for_visitor(session, conversation_id, token)
+        return ConversationRead.model_validate(conv, from_attributes=True)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageRead,
+    responses={
+        **NOT_FOUND_DOC,
+        200: {"description": "A retry with a known `client_message_id`: the stored message."},
+        413: {"description": "Request body larger than the limit."},
+        422: {"description": "Blank body, body over the maximum length, or a bad field."},
+    },
+)
+async def post_message(
+    rt: RuntimeDep,
+    conversation_id: str,
+    data: MessageCreate,
+    token: BearerToken,
+    response: Response,
+) -> MessageRead:
+    """Send a visitor message; a retried send with the same `client_message_id` is stored once."""
+    message, created = await receive_visitor_message(rt, conversation_id, token, data)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return message
+
+
+@router.get("/{conversation_id}/messages", response_model=list[MessageRead], responses=NOT_FOUND_DOC)
+async def list_messages(
+    rt: RuntimeDep,
+    conversation_id: str,
+    token: BearerToken,
+    after: Annotated[int, Query(ge=0, description="Return messages with sequence > after.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+) -> list[MessageRead]:
+    """Messages after sequence number `after`, oldest first."""
+    async with rt.db.scope() as session:
+        conv = await service.get_for_visitor(session, conversation_id, token)
+        rows = await service.list_messages(session, conv.id, after=after, limit=limit)
+        return [MessageRead.model_validate(m) for m in rows]

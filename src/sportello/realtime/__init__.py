@@ -1,0 +1,1 @@
+"""WebSocket transport: hubs subscribe to bus channels; no domain logic lives here."""

@@ -1,0 +1,180 @@
+"""`WS /ws/conversations/{id}`: the visitor's live connection to a conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from sportello.conversations import service
+from sportello.conversations.intake import receive_visitor_message
+from sportello.conversations.schemas import MessageCreate, MessageRead
+from sportello.errors import DomainError, NotFound
+from sportello.realtime.stream import ConversationCursor
+from sportello.runtime import Runtime
+
+router = APIRouter()
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+ABUSE_LIMIT = 10
+ABUSE_WINDOW = 60.0
+
+
+class AbuseCounter:
+    """Counts bad frames in a sliding window; too many closes the socket."""
+
+    def __init__(self, limit: int = ABUSE_LIMIT, window: float = ABUSE_WINDOW) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: deque[float] = deque()
+
+    def hit(self) -> bool:
+        now = time.monotonic()
+        self._hits.append(now)
+        while self._hits and self._hits[0] < now - self.window:
+            self._hits.popleft()
+        return len(self._hits) >= self.limit
+
+
+async def fetch_messages_after(rt: Runtime, conversation_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
+    async with rt.db.scope() as session:
+        rows = await service.list_messages(session, conversation_id, after=after, limit=1000)
+        return [MessageRead.model_validate(m).model_dump(mode="json") for m in rows]
+
+
+async def send_json(ws: WebSocket, payload: dict[str, Any]) -> None:
+    await ws.send_text(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+
+
+def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **extra}
+
+
+@router.websocket("/ws/conversations/{conversation_id}")
+async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", after: int = 0) -> None:
+    rt: Runtime = ws.app.state.runtime
+    await ws.accept()
+    try:
+        async with rt.db.scope() as session:
+            conv = await service.get_for_visitor(session, conversation_id, token)
+            conv_id = conv.id
+    except NotFound:
+        await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
+        return
+
+    sub = rt.bus.subscribe(service.conversation_channel(conv_id))
+    cursor = ConversationCursor(
+        conv_id, max(after, 0), lambda cid, n: fetch_messages_after(rt, cid, n)
+    )
+    try:
+        for message in await cursor.catch_up():
+            await send_json(ws, {"type": "message", "message": message})
+        await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
+        reader = asyncio.create_task(_read_frames(rt, ws, conv_id, token))
+        writer = asyncio.create_task(_write_events(ws, sub, cursor))
+        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in done:
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect):
+                raise exc
+    except WebSocketDisconnect:
+        pass
+    finally:
+        sub.close()
+        if ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+
+async def _write_events(ws: WebSocket, sub: Any, cursor: ConversationCursor) -> None:
+    while True:
+        event = await sub.get()
+        kind = event.get("type")
+        if kind == "message.created":
+            for message in await cursor.accept(event["message"]):
+                await send_json(ws, {"type": "message", "message": message})
+        elif kind == "bus.resync":
+            for message in await cursor.catch_up():
+                await send_json(ws, {"type": "message", "message": message})
+        elif kind == "typing":
+            if event.get("sender") != "visitor":
+                await send_json(ws, event)
+        elif kind is not None and not event.get("internal"):
+            await send_json(ws, event)
+
+
+async def _read_frames(rt: Runtime, ws: WebSocket, conv_id: uuid.UUID, token: str) -> None:
+    abuse = AbuseCounter()
+    limit = rt.settings.ws_max_frame_bytes
+    while True:
+        frame = await ws.receive()
+        if frame["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(frame.get("code", 1000))
+        raw = frame.get("text")
+        if raw is None and frame.get("bytes") is not None:
+            raw_bytes: bytes = frame["bytes"]
+            if len(raw_bytes) > limit:
+                await ws.close(code=CLOSE_TOO_BIG, reason="frame too large")
+                return
+            raw = raw_bytes.decode("utf-8", errors="replace")
+        raw = raw or ""
+        if len(raw.encode()) > limit:
+            await ws.close(code=CLOSE_TOO_BIG, reason="frame too large")
+            return
+        reply = await _handle_frame(rt, conv_id, token, raw)
+        if reply is None:
+            continue
+        await send_json(ws, reply)
+        if reply["type"] == "error" and abuse.hit():
+            await ws.close(code=CLOSE_POLICY, reason="too many invalid frames")
+            return
+
+
+async def _handle_frame(rt: Runtime, conv_id: uuid.UUID, token: str, raw: str) -> dict[str, Any] | None:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return error_frame("bad_json", "frame is not valid JSON")
+    if not isinstance(frame, dict):
+        return error_frame("bad_frame", "frame must be a JSON object with a 'type'")
+    kind = frame.get("type")
+    if kind == "message":
+        cmid = frame.get("client_message_id")
+        try:
+            data = MessageCreate.model_validate(
+                {"body": frame.get("body"), "client_message_id": cmid}
+            )
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            return error_frame("invalid_message", detail, client_message_id=cmid)
+        try:
+            await receive_visitor_message(rt, conv_id, token, data)
+        except DomainError as exc:
+            return error_frame(exc.code, exc.message, client_message_id=cmid)
+        return None
+    if kind == "typing":
+        await rt.bus.publish(
+            service.conversation_channel(conv_id),
+            {"type": "typing", "sender": "visitor", "conversation_id": str(conv_id)},
+        )
+        return None
+    if kind == "ping":
+        return {"type": "pong"}
+    return error_frame("unknown_type", f"unknown frame type {kind!r}; expected message, typing or ping")

@@ -1,0 +1,58 @@
+"""What one process holds: settings, database, event bus, background tasks and hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from sportello.config import Settings
+from sportello.db import Database
+from sportello.events import EventBus, make_bus
+
+log = logging.getLogger(__name__)
+
+VisitorMessageHandler = Callable[["Runtime", uuid.UUID, int], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(self, settings: Settings, bus: EventBus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus or make_bus(settings.redis_url, settings.redis_prefix)
+        self.db = Database(settings.resolved_database_url, bus=self.bus)
+        self.visitor_message_handlers: list[VisitorMessageHandler] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        await self.bus.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.stop()
+        await self.db.dispose()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run `coro` in the background, keeping a reference and logging its failure."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until background work started so far has finished (used by tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def on_visitor_message(self, conversation_id: uuid.UUID, message_id: int) -> None:
+        for handler in self.visitor_message_handlers:
+            await handler(self, conversation_id, message_id)
