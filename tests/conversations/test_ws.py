@@ -1,0 +1,146 @@
+"""The visitor WebSocket through a real uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from tests.fixtures.clients import VisitorSocket, auth
+from tests.fixtures.servers import ThreadServer
+
+
+async def _new(http: httpx.AsyncClient) -> dict[str, str]:
+    conv: dict[str, str] = (await http.post("/api/v1/conversations", json={})).json()
+    return conv
+
+
+async def test_send_and_acknowledge_over_socket(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        sock = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"])
+        await sock.send({"type": "message", "body": "Ciao!", "client_message_id": "w1"})
+        await sock.until_seq(1)
+        assert sock.messages[0]["body"] == "Ciao!" and sock.messages[0]["client_message_id"] == "w1"
+        # A retried frame is acknowledged by nothing new: the same message stays the only one.
+        await sock.send({"type": "message", "body": "Ciao!", "client_message_id": "w1"})
+        await sock.send({"type": "ping"})
+        await sock.until(lambda f: f["type"] == "pong")
+        stored = (await http.get(f"/api/v1/conversations/{conv['id']}/messages", headers=auth(conv["token"]))).json()
+        assert [m["seq"] for m in stored] == [1]
+        await sock.close()
+
+
+async def test_rest_message_reaches_socket_and_replay_after_reconnect(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        url = f"/api/v1/conversations/{conv['id']}/messages"
+        sock = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"])
+        for i in range(3):
+            await http.post(url, json={"body": f"a{i}"}, headers=auth(conv["token"]))
+        await sock.until_seq(3)
+        await sock.close()
+        # Messages sent while disconnected are replayed once, in order, after `after`.
+        for i in range(3, 7):
+            await http.post(url, json={"body": f"a{i}"}, headers=auth(conv["token"]))
+        again = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"], after=3)
+        await again.send({"type": "message", "body": "a7", "client_message_id": "x"})
+        await again.until_seq(8)
+        seqs = [m["seq"] for m in sock.messages + again.messages]
+        assert seqs == list(range(1, 9))
+        assert [m["body"] for m in again.messages] == ["a3", "a4", "a5", "a6", "a7"]
+        await again.close()
+
+
+async def test_bad_frames_get_error_frames_and_abuse_closes(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        sock = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"])
+        await sock.send("{nope")
+        assert (await sock.until(lambda f: f["type"] == "error"))["code"] == "bad_json"
+        await sock.send({"type": "dance"})
+        err = await sock.until(lambda f: f["type"] == "error")
+        assert err["code"] == "unknown_type" and "dance" in err["message"]
+        await sock.send({"type": "message", "client_message_id": "m1"})
+        err = await sock.until(lambda f: f["type"] == "error")
+        assert err["code"] == "invalid_message" and err["client_message_id"] == "m1"
+        await sock.send({"type": "message", "body": "y" * 5000})
+        err = await sock.until(lambda f: f["type"] == "error")
+        assert "maximum is 4000" in err["message"]
+        await sock.send("[1, 2]")
+        assert (await sock.until(lambda f: f["type"] == "error"))["code"] == "bad_frame"
+        # The socket still works after errors...
+        await sock.send({"type": "message", "body": "ok"})
+        await sock.until_seq(1)
+        # ...until abuse: the tenth bad frame in a minute closes it with 1008.
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(10):
+                await sock.send("garbage")
+                await sock.next_frame()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        # The server keeps serving.
+        r = await http.get(f"/api/v1/conversations/{conv['id']}/messages", headers=auth(conv["token"]))
+        assert [m["body"] for m in r.json()] == ["ok"]
+
+
+async def test_oversized_frame_closes_with_1009(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        sock = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"])
+        with pytest.raises(ConnectionClosed) as closed:
+            await sock.send(json.dumps({"type": "message", "body": "z" * 1_000_000}))
+            await sock.next_frame()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        ok = await http.post(
+            f"/api/v1/conversations/{conv['id']}/messages", json={"body": "after"}, headers=auth(conv["token"])
+        )
+        assert ok.status_code == 201 and ok.json()["seq"] == 1
+
+
+@pytest.mark.parametrize("which", ["wrong-token", "unknown-id", "no-token"])
+async def test_wrong_token_closes_4404(live: ThreadServer, which: str) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        conv_id, token = conv["id"], conv["token"]
+        if which == "wrong-token":
+            token = "A" * 43
+        elif which == "unknown-id":
+            conv_id = "00000000-0000-0000-0000-000000000000"
+        else:
+            token = ""
+        ws = await websockets.connect(f"{live.ws_url}/ws/conversations/{conv_id}?token={token}")
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
+async def test_typing_reaches_other_sockets_but_not_the_sender(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        a = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"])
+        await a.send({"type": "typing"})
+        await a.send({"type": "ping"})
+        frame = await a.until(lambda f: f["type"] in {"pong", "typing"})
+        assert frame["type"] == "pong"
+        await a.close()
+
+
+async def test_many_concurrent_senders_get_a_gap_free_sequence(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+        watcher = await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"])
+        senders = [await VisitorSocket.connect(live.ws_url, conv["id"], conv["token"]) for _ in range(4)]
+        for n in range(10):
+            for i, s in enumerate(senders):
+                await s.send({"type": "message", "body": f"{i}-{n}", "client_message_id": f"{i}-{n}"})
+        await watcher.until_seq(40, timeout=20)
+        assert [m["seq"] for m in watcher.messages] == list(range(1, 41))
+        for s in senders:
+            await s.until_seq(40, timeout=20)
+            assert [m["seq"] for m in s.messages] == list(range(1, 41))
+            await s.close()
+        await watcher.close()
