@@ -68,6 +68,7 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
         redis_url=backend.redis_url,
         redis_prefix=f"sportello-test-{uuid.uuid4().hex[:10]}",
         secret_key=f"test-{uuid.uuid4().hex}",
+        assistant_semantic=False,
     )
 
 
@@ -79,6 +80,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SPORTELLO_REDIS_PREFIX": settings.redis_prefix,
         "SPORTELLO_SECRET_KEY": settings.secret_key,
         "SPORTELLO_LOG_LEVEL": "warning",
+        "SPORTELLO_ASSISTANT_SEMANTIC": "false",
     }
     if settings.redis_url:
         env["SPORTELLO_REDIS_URL"] = settings.redis_url

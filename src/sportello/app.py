@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from sportello import __version__
+from sportello.assistant import service as assistant_service
 from sportello.config import Settings, get_settings
 from sportello.conversations.api import router as conversations_router
 from sportello.errors import install_error_handlers
@@ -30,8 +31,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime(settings)
+        assistant_service.install(rt)
         app.state.runtime = rt
         await rt.start()
+        rt.spawn(assistant_service.warm_up(rt), name="assistant-warm-up")
         try:
             yield
         finally:

