@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -19,7 +19,7 @@ from sportello.deps import BearerToken, RuntimeDep, preferred_language
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
-NOT_FOUND_DOC = {404: {"description": "Unknown conversation or wrong token (never says which)."}}
+NOT_FOUND_DOC: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown conversation or wrong token (never says which)."}}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationCreated)
