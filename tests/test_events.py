@@ -46,3 +46,35 @@ async def test_two_runtimes_share_events_through_redis(settings: Settings) -> No
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_subscribers_resync_after_redis_drops_the_connection(settings: Settings) -> None:
+    if not settings.redis_url:
+        pytest.skip("Redis relays events only on the PostgreSQL + Redis backend")
+    import redis.asyncio as aioredis
+
+    from sportello.events import RedisBus
+
+    a, b = Runtime(settings), Runtime(settings)
+    await a.start()
+    await b.start()
+    admin = aioredis.from_url(settings.redis_url)
+    try:
+        assert isinstance(b.bus, RedisBus)
+        sub = b.bus.subscribe("room")
+        name = f"sportello-bus-{b.bus.origin[:12]}"
+        killed = 0
+        for client in await admin.client_list():
+            if client.get("name") == name:
+                killed += await admin.client_kill_filter(_id=client["id"])
+        assert killed >= 1
+        # Whatever was published meanwhile is in the database; the subscriber is told to catch up.
+        assert await asyncio.wait_for(sub.get(), 10) == {"type": "bus.resync"}
+        async with a.db.scope() as session:
+            emit(session, "room", {"type": "after-reconnect"})
+        assert await asyncio.wait_for(sub.get(), 5) == {"type": "after-reconnect"}
+        sub.close()
+    finally:
+        await admin.aclose()
+        await a.stop()
+        await b.stop()

@@ -148,7 +148,12 @@ class RedisBus(EventBus):
     async def start(self) -> None:
         import redis.asyncio as aioredis
 
-        self._redis = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis = aioredis.from_url(
+            self.url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            client_name=f"sportello-bus-{self.origin[:12]}",
+        )
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), timeout=5)
