@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from sportello.config import Settings, get_settings
 from sportello.conversations.api import router as conversations_router
 from sportello.errors import install_error_handlers
 from sportello.events import RedisBus
-from sportello.middleware import BodySizeLimit
+from sportello.middleware import BodySizeLimit, SecurityHeaders
 from sportello.realtime.visitor_ws import router as visitor_ws_router
 from sportello.runtime import Runtime
 from sportello.web.pages import router as pages_router
@@ -49,6 +50,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.request_max_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.widget_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.widget_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.include_router(conversations_router)
     app.include_router(visitor_ws_router)
     app.include_router(pages_router)

@@ -144,3 +144,25 @@ async def test_many_concurrent_senders_get_a_gap_free_sequence(live: ThreadServe
             assert [m["seq"] for m in s.messages] == list(range(1, 41))
             await s.close()
         await watcher.close()
+
+
+async def test_socket_origin_allow_list(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        conv = await _new(http)
+    url = f"{live.ws_url}/ws/conversations/{conv['id']}?token={conv['token']}"
+    same = await websockets.connect(url, origin=f"http://127.0.0.1:{live.port}")  # type: ignore[arg-type]
+    assert json.loads(await asyncio.wait_for(same.recv(), 5))["type"] == "ready"
+    await same.close()
+    evil = await websockets.connect(url, origin="https://evil.example")  # type: ignore[arg-type]
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(evil.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_security_headers(live: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        page = await http.get("/")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in page.headers

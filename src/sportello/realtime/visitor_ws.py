@@ -18,12 +18,14 @@ from sportello.conversations import service
 from sportello.conversations.intake import receive_visitor_message
 from sportello.conversations.schemas import MessageCreate, MessageRead
 from sportello.errors import DomainError, NotFound
+from sportello.middleware import origin_allowed
 from sportello.realtime.stream import ConversationCursor
 from sportello.runtime import Runtime
 
 router = APIRouter()
 
 CLOSE_NOT_FOUND = 4404
+CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 ABUSE_LIMIT = 10
@@ -64,6 +66,9 @@ def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
 async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", after: int = 0) -> None:
     rt: Runtime = ws.app.state.runtime
     await ws.accept()
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), rt.settings.widget_origins):
+        await ws.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
+        return
     try:
         async with rt.db.scope() as session:
             conv = await service.get_for_visitor(session, conversation_id, token)
