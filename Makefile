@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant clean
+.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant bench-realtime clean venv
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,12 @@ pytest: $(VENV)/.installed
 test: lint typecheck pytest
 
 bench-assistant: $(VENV)/.installed
-	$(BIN)/python bench/assistant.py
+	$(BIN)/python -m bench.assistant
 
-bench: bench-assistant
+bench-realtime: $(VENV)/.installed
+	$(BIN)/python -m bench.realtime
+
+bench: bench-assistant bench-realtime
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import uuid
 
-from sportello.conversations.models import Sender
+from sportello.conversations.models import ConversationStatus, Sender
 from sportello.conversations.schemas import MessageCreate, MessageRead
-from sportello.conversations.service import append_message, get_for_visitor
+from sportello.conversations.service import store_message, visitor_access
 from sportello.runtime import Runtime
+
+# While an operator has the chat, nothing automated answers the visitor.
+WITH_OPERATOR = frozenset({ConversationStatus.ASSIGNED.value, ConversationStatus.LIVE.value})
 
 
 async def receive_visitor_message(
     rt: Runtime, conversation_id: uuid.UUID | str, token: str | None, data: MessageCreate
 ) -> tuple[MessageRead, bool]:
-    """Store the message (once per client id), publish it, then hand it to the assistant.
+    """Store the message (once per client id), publish it, then hand it to the automated steps.
 
-    The message is committed before anyone hears of it; the assistant and handoff run
-    afterwards in their own unit of work, so a slow answer never delays the acknowledgement.
+    The message is committed before anyone hears of it; the assistant (or contact collection)
+    runs afterwards in its own unit of work, so a slow answer never delays the acknowledgement.
+    A wrong token or unknown conversation is NotFound.
     """
     async with rt.db.scope() as session:
-        conv = await get_for_visitor(session, conversation_id, token)
-        message, created = await append_message(
+        stored = await store_message(
             session,
-            conv,
+            visitor_access(conversation_id, token),
             sender=Sender.VISITOR,
             body=data.body,
             client_message_id=data.client_message_id,
         )
-        read = MessageRead.model_validate(message)
-    if created and rt.visitor_message_handlers:
-        rt.spawn(rt.on_visitor_message(read.conversation_id, read.id), name="visitor-message")
-    return read, created
+    message = stored.message
+    if stored.created and stored.conversation_status not in WITH_OPERATOR and rt.visitor_message_handlers:
+        rt.spawn(rt.on_visitor_message(message.conversation_id, message.id), name="visitor-message")
+    return message, stored.created

@@ -44,6 +44,9 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversations_status_activity", "status", "last_activity_at"),
         Index("ix_conversations_created_at", "created_at"),
+        Index("ix_conversations_operator_status", "operator_id", "status"),
+        Index("ix_conversations_silence_deadline", "silence_deadline_at"),
+        Index("ix_conversations_inactivity_deadline", "inactivity_deadline_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -58,6 +61,15 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Live handoff (queue/): who has the chat, its priority, deadlines the ticker claims,
+    # and the visitor's rating at the end. No foreign key on operator ids here: adding one
+    # would make SQLite rebuild these tables on upgrade.
+    operator_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    priority: Mapped[str | None] = mapped_column(String(8))
+    silence_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inactivity_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(Base):

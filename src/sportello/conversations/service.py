@@ -11,11 +11,14 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sportello import audit
 from sportello.conversations.models import (
@@ -113,21 +116,86 @@ async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID | s
     return conv
 
 
-def message_event(message: Message) -> dict[str, Any]:
-    return {
-        "type": "message.created",
-        "message": MessageRead.model_validate(message).model_dump(mode="json"),
+def _insert_for(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+async def store_message(
+    session: AsyncSession,
+    access: ColumnElement[bool],
+    *,
+    sender: Sender | str,
+    body: str,
+    channel: str | None = None,
+    meta: dict[str, Any] | None = None,
+    client_message_id: str | None = None,
+) -> StoredMessage:
+    """Store a message in the conversation matched by `access`, with the next sequence number.
+
+    Three statements on the hot path: the atomic increment of the conversation's sequence (which
+    also checks access and locks the row, so commits happen in sequence order and a later number
+    is never visible before an earlier one), the insert, and the commit by the caller's scope.
+    A repeated `client_message_id` returns the stored message and creates nothing.
+    Raises NotFound when `access` matches no conversation.
+    """
+    now = utc_now()
+    bumped = (
+        await session.execute(
+            update(Conversation)
+            .where(access)
+            .values(last_seq=Conversation.last_seq + 1, last_activity_at=now, updated_at=now)
+            .returning(Conversation.id, Conversation.last_seq, Conversation.status, Conversation.channel)
+        )
+    ).one_or_none()
+    if bumped is None:
+        raise NotFound(NOT_FOUND)
+    conv_id, seq, status, conv_channel = bumped
+    values = {
+        "conversation_id": conv_id,
+        "seq": seq,
+        "sender": str(sender),
+        "body": body,
+        "channel": channel or conv_channel,
+        "created_at": now,
+        "metadata": meta or {},
+        "client_message_id": client_message_id,
     }
+    table = Message.__table__
+    stmt = _insert_for(session)(table).values(**values)
+    if client_message_id:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["conversation_id", "client_message_id"])
+    new_id = (await session.execute(stmt.returning(table.c.id))).scalar_one_or_none()
+    if new_id is None:
+        # A retry of a stored message: give the number back (this transaction holds the row lock,
+        # so nobody took a later one) and return what was stored the first time.
+        await session.execute(
+            update(Conversation).where(Conversation.id == conv_id).values(last_seq=Conversation.last_seq - 1)
+        )
+        row = (
+            await session.execute(
+                select(table).where(
+                    table.c.conversation_id == conv_id, table.c.client_message_id == client_message_id
+                )
+            )
+        ).one()
+        return StoredMessage(MessageRead.model_validate(dict(row._mapping)), False, status)
+    read = MessageRead.model_validate({**values, "id": new_id})
+    emit(session, conversation_channel(conv_id), {"type": "message.created", "message": read.model_dump(mode="json")})
+    return StoredMessage(read, True, status)
 
 
-async def _find_by_client_id(
-    session: AsyncSession, conversation_id: uuid.UUID, client_message_id: str
-) -> Message | None:
-    stmt = select(Message).where(
-        Message.conversation_id == conversation_id,
-        Message.client_message_id == client_message_id,
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+@dataclass(frozen=True)
+class StoredMessage:
+    message: MessageRead
+    created: bool
+    conversation_status: str
+
+
+def visitor_access(conversation_id: uuid.UUID | str, token: str | None) -> ColumnElement[bool]:
+    """The condition under which a visitor holding `token` may use a conversation."""
+    conv_id = _parse_id(conversation_id)
+    return and_(Conversation.id == conv_id, Conversation.token_hash == hash_token(token or ""))
 
 
 async def append_message(
@@ -140,52 +208,33 @@ async def append_message(
     meta: dict[str, Any] | None = None,
     client_message_id: str | None = None,
 ) -> tuple[Message, bool]:
-    """Store a message with the next sequence number; (message, created).
-
-    A repeated `client_message_id` returns the stored message and creates nothing.
-    The sequence comes from an atomic increment on the conversation row, which also
-    orders commits: a later sequence number is never visible before an earlier one.
-    """
-    conv_id = conv.id  # read before a savepoint rollback can expire the instance
-    if client_message_id:
-        existing = await _find_by_client_id(session, conv_id, client_message_id)
-        if existing is not None:
-            return existing, False
-    now = utc_now()
-    try:
-        async with session.begin_nested():
-            seq = (
-                await session.execute(
-                    update(Conversation)
-                    .where(Conversation.id == conv.id)
-                    .values(last_seq=Conversation.last_seq + 1, last_activity_at=now, updated_at=now)
-                    .returning(Conversation.last_seq)
-                )
-            ).scalar_one()
-            message = Message(
-                conversation_id=conv.id,
-                seq=seq,
-                sender=str(sender),
-                body=body,
-                channel=channel or conv.channel,
-                created_at=now,
-                meta=meta or {},
-                client_message_id=client_message_id,
-            )
-            session.add(message)
-            await session.flush()
-    except IntegrityError:
-        if not client_message_id:
-            raise
-        existing = await _find_by_client_id(session, conv_id, client_message_id)
-        if existing is None:
-            raise
-        await session.refresh(conv)
-        return existing, False
-    conv.last_seq = seq
-    conv.last_activity_at = now
-    emit(session, conversation_channel(conv.id), message_event(message))
-    return message, True
+    """Store a message in `conv` (see store_message); (message, created)."""
+    stored = await store_message(
+        session,
+        Conversation.id == conv.id,
+        sender=sender,
+        body=body,
+        channel=channel,
+        meta=meta,
+        client_message_id=client_message_id,
+    )
+    m = stored.message
+    if stored.created:
+        # Keep the loaded instance in step without marking it dirty (no second UPDATE).
+        set_committed_value(conv, "last_seq", m.seq)
+        set_committed_value(conv, "last_activity_at", m.created_at)
+    message = Message(
+        id=m.id,
+        conversation_id=m.conversation_id,
+        seq=m.seq,
+        sender=m.sender,
+        body=m.body,
+        channel=m.channel,
+        created_at=m.created_at,
+        meta=m.metadata,
+        client_message_id=m.client_message_id,
+    )
+    return message, stored.created
 
 
 async def list_messages(
@@ -236,4 +285,20 @@ async def transition(
             "from": old,
             "status": new_status.value,
         },
+    )
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards escaped with a backslash."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def conversations_mentioning(text: str) -> Select[tuple[uuid.UUID]]:
+    """The ids of conversations with a visitor, assistant or operator message containing `text`.
+
+    Case-insensitive substring match; for use as a subquery (`column.in_(...)`).
+    """
+    return select(Message.conversation_id).where(
+        func.lower(Message.body).like(like_pattern(text), escape="\\")
     )

@@ -1,0 +1,294 @@
+"""Local topic retrieval: BM25 over stemmed words with typo tolerance, character n-gram similarity
+to the sample questions, and (optionally) an embedding similarity; a calibrated confidence on top."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .kb import Topic
+from .text import (
+    char_ngrams,
+    content_tokens,
+    deletes,
+    edit_distance_at_most_one,
+    expand_shorthand,
+    normalise,
+    stem,
+)
+
+# Field weights: sample questions say how visitors ask, titles name the topic, answers add vocabulary.
+W_QUESTION = 1.0
+W_TITLE = 1.5
+W_ANSWER = 0.35
+K1 = 1.2
+B = 0.5
+FUZZY_WEIGHT = 0.8
+W_LEXICAL = 0.6
+W_CHARS = 0.4
+W_SEM_QUESTION = 1.0
+W_SEM_ANSWER = 1.0
+SEM_FLOOR = 0.8
+CENTRE_SEMANTIC = 0.85
+CENTRE_LEXICAL = 0.35
+CHAR_CANDIDATES = 40
+
+
+@dataclass
+class _LangIndex:
+    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    idf: dict[str, float] = field(default_factory=dict)
+    doc_len: list[float] = field(default_factory=list)
+    avg_len: float = 1.0
+    words: set[str] = field(default_factory=set)
+    deletes: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Unit:
+    topic: int
+    grams: dict[str, float]
+    norm: float
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One topic's scores for a query."""
+
+    topic_id: str
+    score: float
+    lexical: float
+    chars: float
+    semantic: float | None
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Ranked topics for a query, with the query-level evidence used for the confidence."""
+
+    results: list[Scored]
+    known: float  # share of the query's content words (IDF-weighted) that the knowledge base knows
+    confidence: float
+
+
+class Embedder(Protocol):
+    """What retrieval needs from an embedding model (see semantic.E5Embedder)."""
+
+    def encode(self, texts: Sequence[str], is_query: bool) -> Any: ...
+
+    def dot(self, matrix: Any, vector: Any) -> list[float]: ...
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+class Retriever:
+    """An in-memory index of the topics; build once, query many times (thread-safe for reads)."""
+
+    def __init__(self, topics: Sequence[Topic], embedder: Embedder | None = None) -> None:
+        self.topics = list(topics)
+        self.langs = sorted({lang for t in self.topics for lang in t.texts})
+        self._lang: dict[str, _LangIndex] = {}
+        self._units: list[_Unit] = []
+        self._units_of: list[list[_Unit]] = []
+        self._gram_idf: dict[str, float] = {}
+        self._gram_postings: dict[str, list[int]] = {}
+        self._embedder = embedder
+        self._question_owner: list[int] = []
+        self._answer_owner: list[int] = []
+        self._question_matrix: Any = None
+        self._answer_matrix: Any = None
+        for lang in self.langs:
+            self._lang[lang] = self._build_lang(lang)
+        self._build_units()
+        if embedder is not None:
+            self._build_semantic(embedder)
+
+    def _build_lang(self, lang: str) -> _LangIndex:
+        index = _LangIndex()
+        tfs: list[dict[str, float]] = []
+        for topic in self.topics:
+            tf: dict[str, float] = {}
+            text = topic.texts.get(lang)
+            if text is not None:
+                fields = [(text.title, W_TITLE), (text.answer, W_ANSWER)]
+                fields += [(q, W_QUESTION) for q in text.questions]
+                for body, weight in fields:
+                    words = content_tokens(normalise(body).split(), lang)
+                    index.words.update(words)
+                    for w in words:
+                        s = stem(w, lang)
+                        tf[s] = tf.get(s, 0.0) + weight
+            tfs.append(tf)
+            index.doc_len.append(sum(tf.values()))
+        n = len(self.topics)
+        index.avg_len = (sum(index.doc_len) / n) if n else 1.0
+        df: dict[str, int] = {}
+        for doc, tf in enumerate(tfs):
+            dl = index.doc_len[doc] / index.avg_len if index.avg_len else 1.0
+            for s, weight in tf.items():
+                df[s] = df.get(s, 0) + 1
+                # The BM25 term-frequency part is fixed per posting, so it is computed once here.
+                index.postings.setdefault(s, []).append((doc, weight * (K1 + 1) / (weight + K1 * (1 - B + B * dl))))
+        index.idf = {s: math.log(1 + (n - d + 0.5) / (d + 0.5)) for s, d in df.items()}
+        for word in index.words:
+            if len(word) >= 4:
+                for key in deletes(word):
+                    index.deletes.setdefault(key, set()).add(word)
+        return index
+
+    def _build_units(self) -> None:
+        df: dict[str, int] = {}
+        raw: list[tuple[int, dict[str, int]]] = []
+        for i, topic in enumerate(self.topics):
+            for lang, text in topic.texts.items():
+                for body in (text.title, *text.questions):
+                    grams = char_ngrams(" ".join(content_tokens(normalise(body).split(), lang)))
+                    raw.append((i, grams))
+                    for g in grams:
+                        df[g] = df.get(g, 0) + 1
+        n = max(len(raw), 1)
+        self._gram_idf = {g: math.log((1 + n) / (1 + d)) + 1.0 for g, d in df.items()}
+        self._units_of = [[] for _ in self.topics]
+        for i, grams in raw:
+            vec = {g: (1 + math.log(c)) * self._gram_idf[g] for g, c in grams.items()}
+            norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+            unit = _Unit(i, vec, norm)
+            self._units.append(unit)
+            self._units_of[i].append(unit)
+
+    def _build_semantic(self, embedder: Embedder) -> None:
+        questions: list[str] = []
+        answers: list[str] = []
+        for i, topic in enumerate(self.topics):
+            for text in topic.texts.values():
+                for body in (text.title, *text.questions):
+                    questions.append(body)
+                    self._question_owner.append(i)
+                answers.append(text.answer)
+                self._answer_owner.append(i)
+        self._question_matrix = embedder.encode(questions, True)
+        self._answer_matrix = embedder.encode(answers, False)
+
+    def _query_terms(self, words: list[str], lang: str) -> tuple[dict[str, float], float, float]:
+        """Query stems with weights, the total IDF mass and the IDF mass the index knows."""
+        index = self._lang[lang]
+        max_idf = max(index.idf.values(), default=1.0)
+        terms: dict[str, float] = {}
+        total = known = 0.0
+        for w in dict.fromkeys(content_tokens(words, lang)):
+            s = stem(w, lang)
+            if s in index.idf:
+                terms[s] = max(terms.get(s, 0.0), 1.0)
+                total += index.idf[s]
+                known += index.idf[s]
+                continue
+            near = self._fuzzy(w, index) if len(w) >= 4 else set()
+            near_stems = {stem(x, lang) for x in near} & index.idf.keys()
+            if near_stems:
+                best = max(index.idf[x] for x in near_stems)
+                for x in near_stems:
+                    terms[x] = max(terms.get(x, 0.0), FUZZY_WEIGHT)
+                total += best
+                known += best * FUZZY_WEIGHT
+            elif not w.isdigit():
+                total += max_idf
+        return terms, total, known
+
+    @staticmethod
+    def _fuzzy(word: str, index: _LangIndex) -> set[str]:
+        found: set[str] = set()
+        for key in deletes(word):
+            for cand in index.deletes.get(key, ()):
+                if cand not in found and edit_distance_at_most_one(word, cand):
+                    found.add(cand)
+        return found
+
+    def rank(self, text: str, lang: str | None = None, top: int = 5) -> Ranking:
+        """Topics ranked for the query; lang (the detected one) breaks ties in its favour."""
+        words = expand_shorthand(normalise(text).split(), lang)
+        n = len(self.topics)
+        lexical = [0.0] * n
+        coverage = [0.0] * n
+        known_share = 0.0
+        for lg, index in self._lang.items():
+            terms, total, known = self._query_terms(words, lg)
+            if total <= 0:
+                continue
+            known_share = max(known_share, known / total)
+            scores: dict[int, float] = {}
+            matched: dict[int, float] = {}
+            for s, qweight in terms.items():
+                idf = index.idf[s]
+                w = qweight * idf
+                for doc, part in index.postings.get(s, ()):
+                    scores[doc] = scores.get(doc, 0.0) + w * part
+                    matched[doc] = matched.get(doc, 0.0) + w
+            bonus = 1.05 if lg == lang else 1.0
+            for doc, value in scores.items():
+                # Normalise by the query's own IDF mass so scores compare across queries.
+                v = bonus * value / (total * (K1 + 1))
+                if v > lexical[doc]:
+                    lexical[doc] = v
+                coverage[doc] = max(coverage[doc], matched[doc] / total)
+        qgrams = char_ngrams(" ".join(content_tokens(words, lang or "it")))
+        qvec = {g: (1 + math.log(c)) * self._gram_idf[g] for g, c in qgrams.items() if g in self._gram_idf}
+        qnorm = math.sqrt(sum(v * v for v in qvec.values()))
+        qnorm_all = math.sqrt(sum(((1 + math.log(c)) * self._gram_idf.get(g, 8.0)) ** 2 for g, c in qgrams.items())) or 1.0
+        chars = [0.0] * n
+        # Character similarity only re-scores the best lexical candidates, so cost stays flat with KB size.
+        pool = set(sorted(range(n), key=lambda i: lexical[i], reverse=True)[:CHAR_CANDIDATES])
+        if qnorm > 0:
+            for unit in (u for i in pool for u in self._units_of[i]):
+                dot = sum(v * unit.grams.get(g, 0.0) for g, v in qvec.items())
+                if dot:
+                    sim = dot / (qnorm_all * unit.norm)
+                    if sim > chars[unit.topic]:
+                        chars[unit.topic] = sim
+        semantic: list[float] | None = None
+        sem_answer = [0.0] * n
+        if self._embedder is not None and self._question_owner:
+            qv = self._embedder.encode([text], True)
+            semantic = [0.0] * n
+            for owner, sim in zip(self._question_owner, self._embedder.dot(self._question_matrix, qv), strict=True):
+                semantic[owner] = max(semantic[owner], sim)
+            for owner, sim in zip(self._answer_owner, self._embedder.dot(self._answer_matrix, qv), strict=True):
+                sem_answer[owner] = max(sem_answer[owner], sim)
+        combined = []
+        for i in range(n):
+            score = W_LEXICAL * lexical[i] + W_CHARS * chars[i]
+            if semantic is not None:
+                # e5 cosines of unrelated texts sit near 0.75-0.8; only the part above SEM_FLOOR is evidence.
+                score += W_SEM_QUESTION * max(0.0, (semantic[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
+                score += W_SEM_ANSWER * max(0.0, (sem_answer[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
+            combined.append(score)
+        order = sorted(range(n), key=lambda i: combined[i], reverse=True)[: max(top, 1)]
+        results = [
+            Scored(
+                self.topics[i].id,
+                combined[i],
+                lexical[i],
+                chars[i],
+                semantic[i] if semantic is not None else None,
+                coverage[i],
+            )
+            for i in order
+        ]
+        return Ranking(results, known_share, self._confidence(results, known_share))
+
+    def _confidence(self, results: list[Scored], known: float) -> float:
+        """Logistic map of the top score and its lead over the runner-up onto [0, 1].
+
+        The centre differs with and without embeddings because the blended score's scale does.
+        """
+        if not results or results[0].score <= 0:
+            return 0.0
+        first = results[0]
+        margin = first.score - (results[1].score if len(results) > 1 else 0.0)
+        centre, slope = (CENTRE_SEMANTIC, 6.0) if first.semantic is not None else (CENTRE_LEXICAL, 12.0)
+        z = slope * (first.score + 0.5 * margin + 0.2 * known - centre)
+        return _sigmoid(z)

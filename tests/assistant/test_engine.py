@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sportello.assistant.engine import Assistant
+from sportello.assistant.retrieval import Retriever
+from sportello.assistant.text import normalise
+from tests.assistant.conftest import SHARED
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_normalise_accents_and_apostrophes() -> None:
+    assert normalise("C'è l'ingresso dell’evento? Perché!") == "c e l ingresso dell evento perche"
+    assert normalise("I don't know, we're late") == "i do not know we re late"
+
+
+def test_short_query_and_typos(lexical_assistant: Assistant) -> None:
+    assert lexical_assistant.reply("parcheggio?").topic_id == "parking"
+    assert lexical_assistant.reply("parchegio?").topic_id == "parking"
+    assert lexical_assistant.reply("devo stampare i biglieti?").topic_id == "qr-code-tickets"
+
+
+def test_answers_in_visitor_language(lexical_assistant: Assistant) -> None:
+    it = lexical_assistant.reply("dove posso parcheggiare la macchina?")
+    en = lexical_assistant.reply("where can I park the car?")
+    assert it.lang == "it" and en.lang == "en"
+    assert it.topic_id == en.topic_id == "parking"
+    assert it.answer != en.answer
+
+
+def test_greeting_around_question_still_answers(lexical_assistant: Assistant) -> None:
+    reply = lexical_assistant.reply("ciao! quanto costa il biglietto?")
+    assert reply.intent == "question" and reply.topic_id == "ticket-prices"
+
+
+def test_out_of_scope_says_not_sure(lexical_assistant: Assistant) -> None:
+    reply = lexical_assistant.reply("who won the football game last night?")
+    assert reply.topic_id is None and reply.offer_operator
+    assert "not sure" in reply.answer
+
+
+def test_operator_and_smalltalk_replies(lexical_assistant: Assistant) -> None:
+    op = lexical_assistant.reply("posso chiamare qualcuno?")
+    assert op.intent == "operator" and op.offer_operator and op.lang == "it"
+    hi = lexical_assistant.reply("hello!")
+    assert hi.intent == "smalltalk" and hi.lang == "en" and hi.topic_id is None
+
+
+def test_runners_up_and_confidence(lexical_assistant: Assistant) -> None:
+    reply = lexical_assistant.reply("quanto costa il biglietto famiglia?")
+    assert 0.0 <= reply.confidence <= 1.0
+    assert len(reply.runners_up) == 3
+    assert reply.topic_id not in {r.topic_id for r in reply.runners_up}
+
+
+def test_rank1_accuracy_on_shared_set(lucine_topics: list) -> None:
+    rows = [json.loads(x) for x in (SHARED / "questions.jsonl").read_text().splitlines() if x.strip()]
+    retriever = Retriever(lucine_topics)
+    in_scope = [r for r in rows if r["intent"] == "question" and r["expect"]]
+    right = sum(retriever.rank(r["q"], r["lang"]).results[0].topic_id == r["expect"] for r in in_scope)
+    assert right / len(in_scope) >= 0.6  # lexical-only floor; the blend with embeddings is in bench/
+
+
+def test_cli_json_from_stdin() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sportello.assistant.cli", "--kb", str(SHARED / "kb.yaml"), "--json", "--lexical"],
+        input="parcheggio?\nciao\nvorrei parlare con un operatore\n",
+        capture_output=True, text=True, check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""},
+    )
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["intent"] for o in out] == ["question", "smalltalk", "operator"]
+    assert out[0]["topic_id"] == "parking"
+    assert set(out[0]) == {"question", "intent", "topic_id", "lang", "confidence", "answer"}
+
+
+def test_cli_rejects_invalid_kb(tmp_path: Path) -> None:
+    bad = tmp_path / "kb.yaml"
+    bad.write_text("- id: x\n  it:\n    title: t\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sportello.assistant.cli", "--kb", str(bad), "--json", "q"],
+        capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""},
+    )
+    assert proc.returncode == 2 and "line 3: topic x.it.answer: is missing" in proc.stderr
