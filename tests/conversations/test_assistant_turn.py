@@ -99,3 +99,31 @@ async def test_no_answer_while_not_with_the_bot(settings: Settings, live: Thread
     await sock.until(lambda f: f["type"] == "pong")
     assert [m["sender"] for m in sock.messages] == ["visitor", "assistant", "visitor"]
     await sock.close()
+
+
+async def test_llm_rewrites_in_conversation_and_failure_keeps_retrieval_answer(settings: Settings) -> None:
+    from tests.assistant.llm_stub import LLMStub
+
+    await _load_kb(settings)
+    stub = LLMStub(content="Puoi lasciare l'auto nei parcheggi indicati: trovi i dettagli qui sopra.")
+    await stub.start()
+    server = ThreadServer(settings.model_copy(update={"llm_base_url": stub.base_url, "llm_api_key": "k"})).start()
+    try:
+        sock, _ = await _converse(server, "dove posso parcheggiare la macchina? scrivetemi a mario@example.com")
+        answer = sock.messages[1]
+        assert answer["metadata"]["llm"] == "rewritten" and answer["body"] == stub.content
+        assert answer["metadata"]["llm_tokens"] > 0
+        sent = stub.requests[0]["json"]["messages"][-1]["content"]
+        assert "mario@example.com" not in sent  # personal data is masked before it leaves
+        await sock.close()
+        stub.mode = "error"
+        sock, _ = await _converse(server, "dove posso parcheggiare la macchina?")
+        answer = sock.messages[1]
+        assert answer["metadata"]["llm"] == "kept"
+        assert answer["body"] == build_assistant(load_kb_file(LUCINE_KB), semantic=False).reply(
+            "dove posso parcheggiare la macchina?"
+        ).answer
+        await sock.close()
+    finally:
+        server.stop()
+        await stub.stop()

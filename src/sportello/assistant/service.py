@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sportello import audit
 from sportello.assistant.engine import Assistant, AssistantReply, build_assistant
 from sportello.assistant.kb import Topic, TopicText
+from sportello.assistant.llm import LLMSettings, TokenBudget, rewrite_answer
 from sportello.assistant.models import KBTopic
 from sportello.conversations import service as conversations
 from sportello.conversations.models import ConversationStatus, Message, Sender
@@ -156,17 +157,16 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
         log.warning("knowledge base is empty; the assistant cannot answer")
         return
     reply = assistant.reply(text, lang_hint=lang_hint)
-    answer = reply.answer
-    rewrite = rt.extensions.get("llm_rewrite")
-    if rewrite is not None and reply.topic_id is not None:
-        answer = await rewrite(rt, conversation_id, text, reply, assistant)
+    answer, llm_meta = reply.answer, dict[str, Any]()
+    if rt.settings.llm_base_url and reply.topic_id is not None:
+        answer, llm_meta = await _rewrite_with_llm(rt, conversation_id, text, reply, assistant)
     async with rt.db.scope() as session:
         conv = await conversations.get_conversation(session, conversation_id)
         if conv.status != ConversationStatus.BOT:
             return
         if reply.lang != conv.language:
             conv.language = reply.lang
-        meta = reply_metadata(reply, message_id)
+        meta = {**reply_metadata(reply, message_id), **llm_meta}
         await conversations.append_message(
             session, conv, sender=Sender.ASSISTANT, body=answer, meta=meta,
             client_message_id=f"assistant-{message_id}",
@@ -181,6 +181,39 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
         handoff = rt.extensions.get("handoff")
         if handoff is not None:
             await handoff(rt, conversation_id, reason="visitor_request")
+
+
+async def _rewrite_with_llm(
+    rt: Runtime, conversation_id: uuid.UUID, text: str, reply: AssistantReply, assistant: Assistant
+) -> tuple[str, dict[str, Any]]:
+    """The LLM's rewrite of the retrieved answer, within the conversation's token budget.
+
+    The budget is counted from the tokens recorded on the conversation's earlier assistant
+    messages, so it holds across restarts and processes. Any failure keeps the retrieval answer.
+    """
+    s = rt.settings
+    async with rt.db.scope() as session:
+        metas = (
+            await session.execute(
+                select(Message.meta).where(
+                    Message.conversation_id == conversation_id, Message.sender == Sender.ASSISTANT.value
+                )
+            )
+        ).scalars()
+        used = sum(int(m.get("llm_tokens", 0)) for m in metas if isinstance(m, dict))
+    budget = TokenBudget(limit=s.llm_token_budget, used=used)
+    ids = [reply.topic_id, *(r.topic_id for r in reply.runners_up[:2])]
+    topics = [assistant.topics[i] for i in ids if i in assistant.topics]
+    settings = LLMSettings(
+        base_url=s.llm_base_url or "", api_key=s.llm_api_key, model=s.llm_model,
+        timeout=s.llm_timeout, budget_tokens=s.llm_token_budget,
+    )
+    try:
+        answer, rewritten = await rewrite_answer(settings, budget, text, topics, reply.lang, reply.answer)
+    except Exception:
+        log.warning("LLM rewrite failed; the retrieval answer stands", exc_info=True)
+        return reply.answer, {"llm": "failed"}
+    return answer, {"llm": "rewritten" if rewritten else "kept", "llm_tokens": sum(budget.history)}
 
 
 def install(rt: Runtime) -> None:
