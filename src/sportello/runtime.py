@@ -11,6 +11,7 @@ from typing import Any
 from sportello.config import Settings
 from sportello.db import Database
 from sportello.events import EventBus, make_bus
+from sportello.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,16 @@ class Runtime:
         # Per-process services installed by domains at start-up (assistant cache, handoff hook...).
         self.extensions: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.limiter = RateLimiter(prefix=settings.redis_prefix)
+        self.redis: Any = None
 
     async def start(self) -> None:
         await self.bus.start()
+        if settings_redis := self.settings.redis_url:
+            import redis.asyncio as aioredis
+
+            self.redis = aioredis.from_url(settings_redis, socket_connect_timeout=2, socket_timeout=2)
+            self.limiter.redis = self.redis
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -36,6 +44,8 @@ class Runtime:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.bus.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.db.dispose()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:

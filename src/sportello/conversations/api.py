@@ -14,20 +14,37 @@ from sportello.conversations.schemas import (
     ConversationRead,
     MessageCreate,
     MessageRead,
+    OperatorName,
+    QueueStatus,
 )
 from sportello.deps import BearerToken, RuntimeDep, preferred_language
+from sportello.operators.service import authenticated_operator
+from sportello.queue import service as queue_service
+from sportello.queue.live import send_operator_message
+from sportello.ratelimit import Limit
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
 NOT_FOUND_DOC: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown conversation or wrong token (never says which)."}}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConversationCreated,
+    responses={429: {"description": "Too many new conversations from this address (Retry-After)."}},
+)
 async def create_conversation(
     rt: RuntimeDep, request: Request, data: ConversationCreate | None = None
 ) -> ConversationCreated:
     """Open a conversation; the response carries its secret token, shown only this once."""
     data = data or ConversationCreate()
+    address = request.client.host if request.client else "unknown"
+    await rt.limiter.check(
+        Limit("conversations-per-address", rt.settings.limit_conversations_per_address_hour, 3600),
+        address,
+        "too many new conversations from this address; please try again later",
+    )
     lang = preferred_language(request, rt.settings.languages, rt.settings.default_language)
     async with rt.db.scope() as session:
         conv, token = await service.create_conversation(
@@ -44,7 +61,12 @@ async def read_conversation(
     """The conversation's state, with `Authorization: Bearer <token>`."""
     async with rt.db.scope() as session:
         conv = await service.get_for_visitor(session, conversation_id, token)
-        return ConversationRead.model_validate(conv, from_attributes=True)
+        read = ConversationRead.model_validate(conv, from_attributes=True)
+        view = await queue_service.queue_view(session, rt.settings, conv)
+        operator = await queue_service.operator_view(session, conv)
+        read.queue = QueueStatus.model_validate(view) if view else None
+        read.operator = OperatorName.model_validate(operator) if operator else None
+        return read
 
 
 @router.post(
@@ -55,6 +77,7 @@ async def read_conversation(
         **NOT_FOUND_DOC,
         200: {"description": "A retry with a known `client_message_id`: the stored message."},
         413: {"description": "Request body larger than the limit."},
+        429: {"description": "Too many messages in a minute (Retry-After)."},
         422: {"description": "Blank body, body over the maximum length, or a bad field."},
     },
 )
@@ -65,8 +88,16 @@ async def post_message(
     token: BearerToken,
     response: Response,
 ) -> MessageRead:
-    """Send a visitor message; a retried send with the same `client_message_id` is stored once."""
-    message, created = await receive_visitor_message(rt, conversation_id, token, data)
+    """Send a message; a retried send with the same `client_message_id` is stored once.
+
+    With the conversation's token it is the visitor's message. With an operator's session
+    token it is that operator's message, accepted only in their own live chat (else 404).
+    """
+    operator = await authenticated_operator(rt, token)
+    if operator is not None:
+        message, created = await send_operator_message(rt, conversation_id, operator, data)
+    else:
+        message, created = await receive_visitor_message(rt, conversation_id, token, data)
     if not created:
         response.status_code = status.HTTP_200_OK
     return message

@@ -7,6 +7,7 @@ import uuid
 from sportello.conversations.models import ConversationStatus, Sender
 from sportello.conversations.schemas import MessageCreate, MessageRead
 from sportello.conversations.service import store_message, visitor_access
+from sportello.ratelimit import Limit
 from sportello.runtime import Runtime
 
 # While an operator has the chat, nothing automated answers the visitor.
@@ -22,6 +23,11 @@ async def receive_visitor_message(
     runs afterwards in its own unit of work, so a slow answer never delays the acknowledgement.
     A wrong token or unknown conversation is NotFound.
     """
+    await rt.limiter.check(
+        Limit("messages-per-conversation", rt.settings.limit_messages_per_conversation_minute, 60),
+        str(conversation_id),
+        "too many messages in a minute; please slow down",
+    )
     async with rt.db.scope() as session:
         stored = await store_message(
             session,

@@ -126,6 +126,8 @@ async def _write_events(ws: WebSocket, sub: Any, cursor: ConversationCursor) -> 
 async def _read_frames(rt: Runtime, ws: WebSocket, conv_id: uuid.UUID, token: str) -> None:
     abuse = AbuseCounter()
     limit = rt.settings.ws_max_frame_bytes
+    per_second = rt.settings.limit_ws_frames_per_second
+    window_start, frames_in_window = time.monotonic(), 0
     while True:
         frame = await ws.receive()
         if frame["type"] == "websocket.disconnect":
@@ -141,7 +143,16 @@ async def _read_frames(rt: Runtime, ws: WebSocket, conv_id: uuid.UUID, token: st
         if len(raw.encode()) > limit:
             await ws.close(code=CLOSE_TOO_BIG, reason="frame too large")
             return
-        reply = await _handle_frame(rt, conv_id, token, raw)
+        now = time.monotonic()
+        if now - window_start >= 1.0:
+            window_start, frames_in_window = now, 0
+        frames_in_window += 1
+        if per_second and frames_in_window > per_second:
+            reply: dict[str, Any] | None = error_frame(
+                "rate_limited", "too many frames; please slow down", retry_after=1
+            )
+        else:
+            reply = await _handle_frame(rt, conv_id, token, raw)
         if reply is None:
             continue
         await send_json(ws, reply)
@@ -172,7 +183,8 @@ async def _handle_frame(rt: Runtime, conv_id: uuid.UUID, token: str, raw: str) -
         try:
             await receive_visitor_message(rt, conv_id, token, data)
         except DomainError as exc:
-            return error_frame(exc.code, exc.message, client_message_id=cmid)
+            extra = {"retry_after": int(exc.headers["Retry-After"])} if exc.headers and "Retry-After" in exc.headers else {}
+            return error_frame(exc.code, exc.message, client_message_id=cmid, **extra)
         return None
     if kind == "typing":
         await rt.bus.publish(
