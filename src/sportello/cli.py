@@ -13,6 +13,8 @@ from sportello.config import get_settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sportello.logs import log_config
+
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
@@ -29,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_interval,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
         proxy_headers=True,
     )
     return 0
@@ -106,6 +109,62 @@ def _kb_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from sportello.errors import DomainError
+    from sportello.operators.schemas import OperatorCreate
+    from sportello.operators.service import create_operator
+    from sportello.runtime import Runtime
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        data = OperatorCreate(
+            email=args.email, name=args.name, password=password, role=args.role, tier=args.tier,
+            languages=args.languages, skills=args.skills, max_chats=args.max_chats,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"{'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        rt = Runtime(get_settings())
+        try:
+            async with rt.db.scope() as session:
+                op = await create_operator(session, data)
+                return f"operator {op.email} created ({op.role}, tier {op.tier}, languages {','.join(op.languages)}), id {op.id}"
+        finally:
+            await rt.db.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _worker(_: argparse.Namespace) -> int:
+    from sportello import ticker
+    from sportello.runtime import Runtime
+
+    async def run() -> None:
+        rt = Runtime(get_settings())
+        await rt.start()
+        try:
+            await ticker.run(rt)
+        finally:
+            await rt.stop()
+
+    print("sportello worker: ticking (Ctrl-C to stop)", flush=True)
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sportello",
@@ -144,6 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     kb_export = kb_sub.add_parser("export", help="write the knowledge base as YAML")
     kb_export.add_argument("-o", "--output", help="file to write (default: standard output)")
     kb_export.set_defaults(func=_kb_export)
+
+    operator = sub.add_parser("operator", help="manage operator accounts")
+    operator_sub = operator.add_subparsers(dest="operator_command", required=True, metavar="ACTION")
+    op_create = operator_sub.add_parser("create", help="create an operator (password read from stdin)")
+    op_create.add_argument("--email", required=True)
+    op_create.add_argument("--name", required=True)
+    op_create.add_argument("--password-stdin", action="store_true", required=True, help="read the password from standard input")
+    op_create.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
+    op_create.add_argument("--tier", type=int, choices=[1, 2, 3], default=1, help="1, 2, or 3 (manager)")
+    op_create.add_argument("--languages", default="it", help="comma-separated, e.g. it,en")
+    op_create.add_argument("--skills", default="", help="comma-separated knowledge-base tags")
+    op_create.add_argument("--max-chats", type=int, default=3)
+    op_create.set_defaults(func=_operator_create)
+
+    worker = sub.add_parser("worker", help="run the ticker (deadlines, routing, queue updates) without serving HTTP")
+    worker.set_defaults(func=_worker)
     return parser
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,8 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        # Called with each batch published from this process (metrics); must not raise.
+        self.observer: Callable[[list[Envelope]], None] | None = None
 
     def subscribe(self, *channels: str) -> Subscription:
         sub = Subscription(self, set())
@@ -111,8 +113,14 @@ class EventBus:
             sub.deliver(dict(event))
 
     async def publish_many(self, envelopes: Iterable[Envelope]) -> None:
+        envelopes = list(envelopes)
+        self._observe(envelopes)
         for env in envelopes:
             self._dispatch(env.channel, env.event)
+
+    def _observe(self, envelopes: list[Envelope]) -> None:
+        if self.observer is not None:
+            self.observer(envelopes)
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
         await self.publish_many([Envelope(channel, event)])
@@ -174,6 +182,7 @@ class RedisBus(EventBus):
 
     async def publish_many(self, envelopes: Iterable[Envelope]) -> None:
         envelopes = list(envelopes)
+        self._observe(envelopes)
         for env in envelopes:
             self._dispatch(env.channel, env.event)
         if not envelopes:

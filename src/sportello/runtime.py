@@ -10,7 +10,8 @@ from typing import Any
 
 from sportello.config import Settings
 from sportello.db import Database
-from sportello.events import EventBus, make_bus
+from sportello.events import Envelope, EventBus, make_bus
+from sportello.metrics import Metrics
 from sportello.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,16 @@ class Runtime:
         # Per-process services installed by domains at start-up (assistant cache, handoff hook...).
         self.extensions: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._daemons: set[asyncio.Task[Any]] = set()
         self.limiter = RateLimiter(prefix=settings.redis_prefix)
+        self.metrics = Metrics()
+        self.bus.observer = self._count_messages
         self.redis: Any = None
+
+    def _count_messages(self, envelopes: list[Envelope]) -> None:
+        for env in envelopes:
+            if env.event.get("type") == "message.created":
+                self.metrics.messages.labels(env.event["message"].get("sender", "unknown")).inc()
 
     async def start(self) -> None:
         await self.bus.start()
@@ -38,7 +47,13 @@ class Runtime:
             self.redis = aioredis.from_url(settings_redis, socket_connect_timeout=2, socket_timeout=2)
             self.limiter.redis = self.redis
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let background work finish (up to `grace` seconds), cancel the rest, release resources."""
+        for task in list(self._daemons):
+            task.cancel()
+        finite = [t for t in self._tasks if t not in self._daemons]
+        if finite:
+            await asyncio.wait(finite, timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -48,22 +63,31 @@ class Runtime:
             await self.redis.aclose()
         await self.db.dispose()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
-        """Run `coro` in the background, keeping a reference and logging its failure."""
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str | None = None, *, daemon: bool = False
+    ) -> asyncio.Task[Any]:
+        """Run `coro` in the background, keeping a reference and logging its failure.
+
+        At shutdown ordinary tasks get a grace period to finish; daemon tasks (endless loops such
+        as the ticker) are cancelled at once.
+        """
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
+        if daemon:
+            self._daemons.add(task)
         task.add_done_callback(self._done)
         return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._daemons.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
     async def idle(self) -> None:
-        """Wait until background work started so far has finished (used by tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until non-daemon background work started so far has finished."""
+        while finite := [t for t in self._tasks if t not in self._daemons]:
+            await asyncio.gather(*finite, return_exceptions=True)
 
     async def on_visitor_message(self, conversation_id: uuid.UUID, message_id: int) -> None:
         for handler in self.visitor_message_handlers:

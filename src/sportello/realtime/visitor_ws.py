@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections import deque
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -21,6 +22,7 @@ from sportello.errors import DomainError, NotFound
 from sportello.middleware import origin_allowed
 from sportello.realtime.stream import ConversationCursor
 from sportello.runtime import Runtime
+from sportello.timeutil import utc_now
 
 router = APIRouter()
 
@@ -58,6 +60,15 @@ async def send_json(ws: WebSocket, payload: dict[str, Any]) -> None:
     await ws.send_text(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
 
 
+def observe_delivery(rt: Runtime, message: dict[str, Any]) -> None:
+    """Record how long a live message took from its commit to this socket."""
+    try:
+        created = datetime.fromisoformat(message["created_at"].replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return
+    rt.metrics.delivery.observe(max(0.0, (utc_now() - created).total_seconds()))
+
+
 def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **extra}
 
@@ -78,6 +89,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
         return
 
     sub = rt.bus.subscribe(service.conversation_channel(conv_id))
+    rt.metrics.open_sockets.labels("visitor").inc()
     cursor = ConversationCursor(
         conv_id, max(after, 0), lambda cid, n: fetch_messages_after(rt, cid, n)
     )
@@ -86,7 +98,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
             await send_json(ws, {"type": "message", "message": message})
         await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
         reader = asyncio.create_task(_read_frames(rt, ws, conv_id, token))
-        writer = asyncio.create_task(_write_events(ws, sub, cursor))
+        writer = asyncio.create_task(_write_events(rt, ws, sub, cursor))
         done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
@@ -101,18 +113,20 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
         pass
     finally:
         sub.close()
+        rt.metrics.open_sockets.labels("visitor").dec()
         if ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close()
 
 
-async def _write_events(ws: WebSocket, sub: Any, cursor: ConversationCursor) -> None:
+async def _write_events(rt: Runtime, ws: WebSocket, sub: Any, cursor: ConversationCursor) -> None:
     while True:
         event = await sub.get()
         kind = event.get("type")
         if kind == "message.created":
             for message in await cursor.accept(event["message"]):
                 await send_json(ws, {"type": "message", "message": message})
+                observe_delivery(rt, message)
         elif kind == "bus.resync":
             for message in await cursor.catch_up():
                 await send_json(ws, {"type": "message", "message": message})
