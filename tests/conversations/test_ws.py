@@ -10,6 +10,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from sportello.config import Settings
 from tests.fixtures.clients import VisitorSocket, auth
 from tests.fixtures.servers import ThreadServer
 
@@ -166,3 +167,45 @@ async def test_security_headers(live: ThreadServer) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "strict-transport-security" not in page.headers
+
+
+async def test_dead_socket_is_dropped(settings: Settings) -> None:
+    """A client that stops answering pings is disconnected and unsubscribed."""
+    import base64
+    import os
+
+    server = ThreadServer(settings.model_copy(update={"ws_ping_interval": 0.3})).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            conv = await _new(http)
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(
+                (
+                    f"GET /ws/conversations/{conv['id']}?token={conv['token']} HTTP/1.1\r\n"
+                    f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            await writer.drain()
+            assert b"101" in await reader.readuntil(b"\r\n\r\n")
+
+            async def open_sockets() -> float:
+                text = (await http.get("/metrics")).text
+                lines = [x for x in text.splitlines() if x.startswith('sportello_open_sockets{kind="visitor"}')]
+                return float(lines[0].split()[-1]) if lines else 0.0
+
+            for _ in range(50):
+                if await open_sockets() == 1.0:
+                    break
+                await asyncio.sleep(0.05)
+            assert await open_sockets() == 1.0
+            # From now on the client neither reads nor answers pings.
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if await open_sockets() == 0.0:
+                    break
+            assert await open_sockets() == 0.0
+            writer.close()
+    finally:
+        server.stop()
