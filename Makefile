@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant bench-realtime clean venv
+.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant bench-realtime bench-capacity clean venv
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,10 @@ bench-assistant: $(VENV)/.installed
 bench-realtime: $(VENV)/.installed
 	$(BIN)/python -m bench.realtime
 
-bench: bench-assistant bench-realtime
+bench-capacity: $(VENV)/.installed
+	$(BIN)/python -m bench.capacity
+
+bench: bench-assistant bench-realtime bench-capacity
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -39,6 +40,10 @@ class Metrics:
             "sportello_outbox_oldest_age_seconds", "Age of the oldest undelivered notification", registry=r
         )
         self.ticker_lag = Gauge("sportello_ticker_lag_seconds", "How late the ticker's last run was", registry=r)
+        self.loop_lag = Histogram(
+            "sportello_event_loop_lag_seconds", "How late a 50 ms timer fires on the event loop",
+            registry=r, buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0),
+        )
         self.collectors: list[Callable[[Runtime], Awaitable[None]]] = []
 
     async def render(self, rt: Runtime) -> bytes:
@@ -80,3 +85,12 @@ class RequestMetrics:
                 rt.metrics.requests.labels(scope["method"], template, str(status)).observe(
                     time.perf_counter() - started
                 )
+
+
+async def watch_loop_lag(metrics: Metrics, interval: float = 0.05) -> None:
+    """Forever: measure how late the event loop runs a timer (a stalled loop delays every socket)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        expected = loop.time() + interval
+        await asyncio.sleep(interval)
+        metrics.loop_lag.observe(max(0.0, loop.time() - expected))

@@ -11,7 +11,7 @@ from typing import Any
 from sportello.config import Settings
 from sportello.db import Database
 from sportello.events import Envelope, EventBus, make_bus
-from sportello.metrics import Metrics
+from sportello.metrics import Metrics, watch_loop_lag
 from sportello.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Runtime:
                 self.metrics.messages.labels(env.event["message"].get("sender", "unknown")).inc()
 
     async def start(self) -> None:
+        self.spawn(watch_loop_lag(self.metrics), name="loop-lag", daemon=True)
         await self.bus.start()
         if settings_redis := self.settings.redis_url:
             import redis.asyncio as aioredis

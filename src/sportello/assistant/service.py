@@ -156,7 +156,9 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
     if assistant is None:
         log.warning("knowledge base is empty; the assistant cannot answer")
         return
-    reply = assistant.reply(text, lang_hint=lang_hint)
+    # Off the event loop: ranking (and the query embedding, which releases the GIL) must not
+    # stall every other socket of the process.
+    reply = await asyncio.to_thread(assistant.reply, text, lang_hint)
     answer, llm_meta = reply.answer, dict[str, Any]()
     if rt.settings.llm_base_url and reply.topic_id is not None:
         answer, llm_meta = await _rewrite_with_llm(rt, conversation_id, text, reply, assistant)
