@@ -22,7 +22,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, free_port, machine, median, now_stamp, sportello_server, write_section
+from bench.common import (
+    ROOT,
+    free_port,
+    machine,
+    median,
+    now_stamp,
+    sportello_server,
+    write_section,
+)
 
 HERE = Path(__file__).resolve().parent
 SHARED = ROOT.parent / "shared" / "eval" / "lucine"
