@@ -118,14 +118,18 @@ def generated_kb(n: int, seed: int = 3) -> list[Topic]:
 
 
 def latency(topics: list[Topic], queries: list[str], semantic: bool) -> tuple[float, float, float]:
+    """Build time and reply p50/p95 in ms; only first-time questions count (repeats hit the query cache)."""
     t0 = time.perf_counter()
     assistant = build_assistant(topics, semantic=semantic)
     build = time.perf_counter() - t0
     times = []
+    seen: set[str] = set()
     for q in queries:
         t = time.perf_counter()
         assistant.reply(q)
-        times.append((time.perf_counter() - t) * 1000)
+        if q not in seen or not semantic:
+            times.append((time.perf_counter() - t) * 1000)
+        seen.add(q)
     times.sort()
     return build, times[len(times) // 2], times[int(len(times) * 0.95) - 1]
 
@@ -183,7 +187,8 @@ def main() -> int:
                  f"p50 {p50:.2f} ms, p95 {p95:.2f} ms (target p95 < 20 ms).")
     if len(modes) > 1:
         _, sp50, sp95 = latency(topics, queries, semantic=True)
-        lines.append(f"Reply latency with embeddings on the {len(topics)}-topic Lucine set: p50 {sp50:.2f} ms, p95 {sp95:.2f} ms.")
+        lines.append(f"Reply latency with embeddings on the {len(topics)}-topic Lucine set, first time a question is asked "
+                     f"(a repeat is served from the query-embedding cache): p50 {sp50:.2f} ms, p95 {sp95:.2f} ms.")
     hundred = [r["q"] for r in rows][:100]
     kb_path = EVAL / "kb.yaml"
     for flag, label in (("--lexical", "lexical"), ("--semantic", "with embeddings (warm cache)")):

@@ -3,11 +3,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from sportello.assistant.engine import Assistant
+from sportello.assistant.kb import Topic, TopicText
 from sportello.assistant.retrieval import Retriever
-from sportello.assistant.text import normalise
+from sportello.assistant.text import normalise, split_sentences
 from tests.assistant.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,3 +91,38 @@ def test_cli_rejects_invalid_kb(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""},
     )
     assert proc.returncode == 2 and "line 3: topic x.it.answer: is missing" in proc.stderr
+
+
+class _WordEmbedder:
+    """A stand-in for e5: hashed bag of words, unit-normalised (enough to exercise the semantic path)."""
+
+    def encode(self, texts: Sequence[str], is_query: bool) -> Any:
+        rows = np.zeros((len(texts), 64), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in normalise(text).split():
+                rows[i, zlib.crc32(word.encode()) % 64] += 1.0
+        rows += 0.05  # unrelated texts keep a small positive cosine, as e5's do
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def dot(self, matrix: Any, vector: Any) -> list[float]:
+        return [float(x) for x in matrix @ vector[0]]
+
+
+def test_split_sentences_keeps_decimals() -> None:
+    assert split_sentences("Il percorso è lungo 1,6 km. Apre alle 17.30! Ok?\n") == [
+        "Il percorso è lungo 1,6 km.",
+        "Apre alle 17.30!",
+        "Ok?",
+    ]
+
+
+def test_semantic_path_matches_one_answer_sentence() -> None:
+    texts = {
+        "en": TopicText("Parking", ("Where can I park?",), "The car park is free. Bicycle racks zebra giraffe stand at the gate."),
+    }
+    other = {"en": TopicText("Tickets", ("How much is a ticket?",), "Tickets cost ten euros. Children enter free.")}
+    topics = [Topic("parking", (), texts), Topic("tickets", (), other)]
+    retriever = Retriever(topics, _WordEmbedder())
+    ranking = retriever.rank("zebra giraffe racks", "en")
+    assert ranking.results[0].topic_id == "parking"
+    assert ranking.results[0].semantic is not None

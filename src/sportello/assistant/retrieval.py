@@ -16,6 +16,7 @@ from .text import (
     edit_distance_at_most_one,
     expand_shorthand,
     normalise,
+    split_sentences,
     stem,
 )
 
@@ -30,8 +31,10 @@ W_LEXICAL = 0.6
 W_CHARS = 0.4
 W_SEM_QUESTION = 1.0
 W_SEM_ANSWER = 1.0
+W_SEM_SENTENCE = 0.5
 SEM_FLOOR = 0.8
-CENTRE_SEMANTIC = 0.85
+# The answer-sentence term adds about 0.1 to a matching topic's blended score; the centre moves with it.
+CENTRE_SEMANTIC = 0.95
 CENTRE_LEXICAL = 0.35
 CHAR_CANDIDATES = 40
 
@@ -100,8 +103,10 @@ class Retriever:
         self._embedder = embedder
         self._question_owner: list[int] = []
         self._answer_owner: list[int] = []
+        self._sentence_owner: list[int] = []
         self._question_matrix: Any = None
         self._answer_matrix: Any = None
+        self._sentence_matrix: Any = None
         for lang in self.langs:
             self._lang[lang] = self._build_lang(lang)
         self._build_units()
@@ -164,6 +169,8 @@ class Retriever:
     def _build_semantic(self, embedder: Embedder) -> None:
         questions: list[str] = []
         answers: list[str] = []
+        sentences: list[str] = []
+        # Every language's texts are indexed: the multilingual model matches a query across languages.
         for i, topic in enumerate(self.topics):
             for text in topic.texts.values():
                 for body in (text.title, *text.questions):
@@ -171,8 +178,13 @@ class Retriever:
                     self._question_owner.append(i)
                 answers.append(text.answer)
                 self._answer_owner.append(i)
+                for sentence in split_sentences(text.answer):
+                    sentences.append(sentence)
+                    self._sentence_owner.append(i)
+        # Sample questions are compared query-to-query, answers query-to-passage (e5's two prefixes).
         self._question_matrix = embedder.encode(questions, True)
         self._answer_matrix = embedder.encode(answers, False)
+        self._sentence_matrix = embedder.encode(sentences, False) if sentences else None
 
     def _query_terms(self, words: list[str], lang: str) -> tuple[dict[str, float], float, float]:
         """Query stems with weights, the total IDF mass and the IDF mass the index knows."""
@@ -251,6 +263,7 @@ class Retriever:
                         chars[unit.topic] = sim
         semantic: list[float] | None = None
         sem_answer = [0.0] * n
+        sem_sentence = [0.0] * n
         if self._embedder is not None and self._question_owner:
             qv = self._embedder.encode([text], True)
             semantic = [0.0] * n
@@ -258,6 +271,10 @@ class Retriever:
                 semantic[owner] = max(semantic[owner], sim)
             for owner, sim in zip(self._answer_owner, self._embedder.dot(self._answer_matrix, qv), strict=True):
                 sem_answer[owner] = max(sem_answer[owner], sim)
+            if self._sentence_matrix is not None:
+                # One sentence of a long answer can match a question the answer as a whole dilutes.
+                for owner, sim in zip(self._sentence_owner, self._embedder.dot(self._sentence_matrix, qv), strict=True):
+                    sem_sentence[owner] = max(sem_sentence[owner], sim)
         combined = []
         for i in range(n):
             score = W_LEXICAL * lexical[i] + W_CHARS * chars[i]
@@ -265,6 +282,7 @@ class Retriever:
                 # e5 cosines of unrelated texts sit near 0.75-0.8; only the part above SEM_FLOOR is evidence.
                 score += W_SEM_QUESTION * max(0.0, (semantic[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
                 score += W_SEM_ANSWER * max(0.0, (sem_answer[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
+                score += W_SEM_SENTENCE * max(0.0, (sem_sentence[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
             combined.append(score)
         order = sorted(range(n), key=lambda i: combined[i], reverse=True)[: max(top, 1)]
         results = [

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 _lock = threading.Lock()
+# Visitors ask the same few questions again and again; an exact repeat skips the model (~50-100 ms).
+QUERY_CACHE_SIZE = 2048
 
 
 def _cache_dir() -> Path:
@@ -32,13 +35,29 @@ class E5Embedder:
         self._np = np
         self._cache = cache
         self._memory: dict[str, list[float]] = {}
+        self._queries: OrderedDict[str, Any] = OrderedDict()
 
     def _key(self, text: str, is_query: bool) -> str:
         return hashlib.sha1(f"e5-small-q4|{int(is_query)}|{text}".encode()).hexdigest()
 
     def encode(self, texts: Sequence[str], is_query: bool) -> Any:
         """A (len(texts), dim) float32 matrix of unit vectors."""
+        if len(texts) == 1 and is_query:
+            return self._query(texts[0])
         return self._np.asarray(self(texts, is_query), dtype=self._np.float32).reshape(len(texts), -1)
+
+    def _query(self, text: str) -> Any:
+        """One query's (1, dim) matrix, from a bounded in-memory LRU cache when it was asked before."""
+        with _lock:
+            row = self._queries.get(text)
+            if row is not None:
+                self._queries.move_to_end(text)
+                return row
+            row = self._np.asarray(self._model.encode([text], True), dtype=self._np.float32).reshape(1, -1)
+            self._queries[text] = row
+            if len(self._queries) > QUERY_CACHE_SIZE:
+                self._queries.popitem(last=False)
+            return row
 
     def dot(self, matrix: Any, vector: Any) -> list[float]:
         """Cosine similarities of the rows of matrix to vector."""

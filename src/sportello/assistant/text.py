@@ -24,6 +24,7 @@ _EN_CONTRACTIONS = [
     (re.compile(r"'s\b"), ""),
 ]
 _TOKEN = re.compile(r"[a-z0-9]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\s])")
 
 # Texting shorthand that a stemmer cannot recover; general chat usage, not tied to any knowledge base.
 SHORTHAND = {
@@ -83,6 +84,11 @@ def normalise(text: str) -> str:
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("'", " ")
     return " ".join(_TOKEN.findall(text))
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a text, split after ".", "!" or "?" followed by space (decimals stay whole)."""
+    return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
 
 
 def tokens(text: str) -> list[str]:
