@@ -19,7 +19,7 @@ from sportello.assistant.llm import LLMSettings, TokenBudget, rewrite_answer
 from sportello.assistant.models import KBTopic
 from sportello.conversations import service as conversations
 from sportello.conversations.models import ConversationStatus, Message, Sender
-from sportello.events import emit
+from sportello.queue.service import request_handoff
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 
@@ -173,16 +173,9 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
             session, conv, sender=Sender.ASSISTANT, body=answer, meta=meta,
             client_message_id=f"assistant-{message_id}",
         )
-        if reply.intent == "operator":
-            emit(
-                session,
-                conversations.conversation_channel(conv.id),
-                {"type": "handoff.requested", "conversation_id": str(conv.id), "internal": True},
-            )
     if reply.intent == "operator":
-        handoff = rt.extensions.get("handoff")
-        if handoff is not None:
-            await handoff(rt, conversation_id, reason="visitor_request")
+        # Its own unit of work (never inside an open scope: SQLite has one connection).
+        await request_handoff(rt, conversation_id, reason="visitor_request")
 
 
 async def _rewrite_with_llm(

@@ -294,7 +294,7 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def conversations_mentioning(text: str) -> Select[tuple[uuid.UUID]]:
+def conversations_mentioning(text: str) -> Select[Any]:
     """The ids of conversations with a visitor, assistant or operator message containing `text`.
 
     Case-insensitive substring match; for use as a subquery (`column.in_(...)`).

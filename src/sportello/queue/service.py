@@ -1,0 +1,421 @@
+"""The handoff decision, the queue and what a waiting visitor is told.
+
+`request_handoff` is the one entry point when a visitor asks for a person: it decides between
+the queue and contact collection, posts the visitor-facing message, and starts routing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sportello import audit
+from sportello.calendar.hours import BusinessCalendar, parse_exceptions, parse_opening_hours
+from sportello.config import Settings
+from sportello.conversations import service as conversations
+from sportello.conversations.models import Conversation, ConversationStatus, Sender
+from sportello.errors import Conflict, InvalidInput
+from sportello.events import emit
+from sportello.operators.models import Operator, Presence
+from sportello.operators.service import OPERATORS_CHANNEL, operator_channel
+from sportello.queue.estimate import estimate_waits, round_estimate, typical_duration
+from sportello.queue.models import PRIORITY_WEIGHT, EntryState, Priority, QueueEntry
+from sportello.queue.texts import describe_wait, text
+from sportello.runtime import Runtime
+from sportello.timeutil import utc_now
+
+S = ConversationStatus
+WITH_OPERATOR = (S.ASSIGNED.value, S.LIVE.value)
+IN_HANDOFF = (S.QUEUED.value, S.ASSIGNED.value, S.LIVE.value)
+SAMPLE_DAYS = 7
+SAMPLES = 50
+
+
+@dataclass(frozen=True)
+class HandoffOutcome:
+    """What `request_handoff` decided.
+
+    outcome: `queued` (position and estimate set), `closed` (outside business hours;
+    `next_opening` set), `no_operator` (nobody online for the visitor's language), or
+    `already` (the conversation was already queued or with an operator).
+    """
+
+    outcome: str
+    status: str
+    position: int | None = None
+    estimated_wait_seconds: int | None = None
+    next_opening: datetime | None = None
+    message_seq: int | None = None
+
+
+@lru_cache(maxsize=16)
+def _calendar(hours: str, zone: str, country: str, exceptions: str) -> BusinessCalendar:
+    return BusinessCalendar(
+        parse_opening_hours(hours),
+        tz=zone,
+        country_holidays=country or None,
+        exceptions=parse_exceptions(exceptions),
+    )
+
+
+def business_calendar(settings: Settings) -> BusinessCalendar:
+    return _calendar(settings.opening_hours, settings.timezone, settings.holiday_country, settings.calendar_exceptions)
+
+
+def _rank_at(enqueued_at: datetime, priority: str, settings: Settings) -> datetime:
+    # One priority level is worth `queue_aging_seconds` of waiting: ordering by this instant
+    # is ordering by "weight + waited / aging", and it never needs recomputing.
+    return enqueued_at - timedelta(seconds=PRIORITY_WEIGHT[priority] * settings.queue_aging_seconds)
+
+
+async def anyone_online(session: AsyncSession, language: str) -> bool:
+    """Whether an active operator speaking `language` is online (capacity aside: they free up)."""
+    rows = await session.execute(
+        select(Operator.languages).where(Operator.active.is_(True), Operator.presence == Presence.ONLINE.value)
+    )
+    return any(not langs or language in langs for (langs,) in rows.all())
+
+
+async def _post(session: AsyncSession, conv: Conversation, body: str, **meta: Any) -> int:
+    message, _ = await conversations.append_message(session, conv, sender=Sender.SYSTEM, body=body, meta=meta)
+    return message.seq
+
+
+def _queue_changed(session: AsyncSession) -> None:
+    emit(session, OPERATORS_CHANNEL, {"type": "queue.changed"})
+
+
+async def enqueue(
+    session: AsyncSession,
+    settings: Settings,
+    conv: Conversation,
+    *,
+    priority: str,
+    reason: str | None,
+    now: datetime,
+    skills: Sequence[str] = (),
+    min_tier: int = 1,
+    target_operator_id: uuid.UUID | None = None,
+    enqueued_at: datetime | None = None,
+) -> QueueEntry:
+    """Put the conversation in the queue (status `queued`) with its wait deadline."""
+    enqueued_at = enqueued_at or now
+    entry = QueueEntry(
+        id=uuid.uuid4(),
+        conversation_id=conv.id,
+        state=EntryState.WAITING.value,
+        priority=priority,
+        language=conv.language,
+        skills=list(skills),
+        min_tier=min_tier,
+        reason=(reason or "")[:200] or None,
+        target_operator_id=target_operator_id,
+        lapsed_by=[],
+        enqueued_at=enqueued_at,
+        rank_at=_rank_at(enqueued_at, priority, settings),
+        wait_deadline_at=now + timedelta(seconds=settings.queue_wait_seconds),
+    )
+    session.add(entry)
+    conv.priority = priority
+    await conversations.transition(session, conv, S.QUEUED, reason=reason)
+    audit.record(session, "queue_entry", entry.id, "enqueued", data={"conversation_id": str(conv.id), "priority": priority})
+    _queue_changed(session)
+    return entry
+
+
+async def request_handoff(
+    rt: Runtime,
+    conversation_id: uuid.UUID,
+    *,
+    reason: str,
+    priority: str | None = None,
+    skills: Sequence[str] = (),
+    now: datetime | None = None,
+) -> HandoffOutcome:
+    """A visitor asked for a person: queue them, or send them to contact collection.
+
+    Closed (business calendar) or nobody online for the conversation's language → status
+    `awaiting_contact` and a message saying so (with the next opening when closed).
+    Otherwise → status `queued` and a message with position and estimated wait; routing
+    starts at once. Emits `handoff.requested` on the conversation's channel either way.
+    """
+    now = now or utc_now()
+    priority = priority or Priority.MEDIUM.value
+    if priority not in PRIORITY_WEIGHT:
+        raise InvalidInput(f"priority must be one of {', '.join(PRIORITY_WEIGHT)}")
+    calendar = business_calendar(rt.settings)
+    async with rt.db.scope() as session:
+        conv = await conversations.get_conversation(session, conversation_id)
+        lang = conv.language
+        if conv.status in IN_HANDOFF:
+            view = await queue_view(session, rt.settings, conv, now=now)
+            return HandoffOutcome(
+                "already", conv.status,
+                view["position"] if view else None, view["estimated_wait_seconds"] if view else None,
+            )
+        if conv.status == S.CLOSED.value:
+            await conversations.transition(session, conv, S.BOT, reason="handoff requested")
+        if not calendar.is_open(now):
+            opening = calendar.next_opening(now)
+            await conversations.transition(session, conv, S.AWAITING_CONTACT, reason="closed")
+            seq = await _post(
+                session, conv, text("closed", lang, reopen=calendar.describe_next_opening(now, lang)),
+                kind="handoff.closed", next_opening=opening.isoformat() if opening else None,
+            )
+            outcome = HandoffOutcome("closed", conv.status, next_opening=opening, message_seq=seq)
+        elif not await anyone_online(session, lang):
+            await conversations.transition(session, conv, S.AWAITING_CONTACT, reason="no operator online")
+            seq = await _post(session, conv, text("nobody", lang), kind="handoff.no_operator")
+            outcome = HandoffOutcome("no_operator", conv.status, message_seq=seq)
+        else:
+            entry = await enqueue(session, rt.settings, conv, priority=priority, reason=reason, skills=skills, now=now)
+            await session.flush()
+            position, wait = await _position_of(session, rt.settings, entry.id, now)
+            body = (
+                text("queued", lang, position=position, wait=describe_wait(wait, lang))
+                if wait is not None
+                else text("queued_no_estimate", lang, position=position)
+            )
+            seq = await _post(session, conv, body, kind="handoff.queued", position=position, estimated_wait_seconds=wait)
+            outcome = HandoffOutcome("queued", conv.status, position, wait, message_seq=seq)
+        emit(
+            session,
+            conversations.conversation_channel(conv.id),
+            {
+                "type": "handoff.requested",
+                "conversation_id": str(conv.id),
+                "outcome": outcome.outcome,
+                "position": outcome.position,
+                "estimated_wait_seconds": outcome.estimated_wait_seconds,
+            },
+        )
+        audit.record(session, "conversation", conv.id, "handoff_requested", data={"reason": reason, "outcome": outcome.outcome})
+    if outcome.outcome == "queued":
+        from sportello.queue.routing import dispatch
+
+        await dispatch(rt)
+    return outcome
+
+
+@dataclass
+class Capacity:
+    slots: int = 0
+    free: int = 0
+    handle: float = 0.0
+    accept: float = 0.0
+
+
+@dataclass
+class QueueSnapshot:
+    entries: list[QueueEntry] = field(default_factory=list)
+    waits: list[int | None] = field(default_factory=list)
+    capacity: Capacity = field(default_factory=Capacity)
+
+
+async def operator_loads(session: AsyncSession, operator_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+    """Chats each operator holds (offered or live)."""
+    stmt = (
+        select(Conversation.operator_id, func.count(Conversation.id))
+        .where(Conversation.operator_id.is_not(None), Conversation.status.in_(WITH_OPERATOR))
+        .group_by(Conversation.operator_id)
+    )
+    if operator_ids is not None:
+        stmt = stmt.where(Conversation.operator_id.in_(operator_ids))
+    return {op_id: int(n) for op_id, n in (await session.execute(stmt)).all() if op_id is not None}
+
+
+async def measure_capacity(session: AsyncSession, settings: Settings, now: datetime) -> Capacity:
+    online = (
+        await session.execute(
+            select(Operator.id, Operator.max_chats).where(
+                Operator.active.is_(True), Operator.presence == Presence.ONLINE.value
+            )
+        )
+    ).all()
+    loads = await operator_loads(session, [op_id for op_id, _ in online])
+    since = now - timedelta(days=SAMPLE_DAYS)
+    finished = (
+        await session.execute(
+            select(QueueEntry.assigned_at, QueueEntry.ended_at)
+            .where(QueueEntry.ended_at > since, QueueEntry.assigned_at.is_not(None))
+            .order_by(QueueEntry.ended_at.desc())
+            .limit(SAMPLES)
+        )
+    ).all()
+    accepted = (
+        await session.execute(
+            select(QueueEntry.offered_at, QueueEntry.assigned_at)
+            .where(QueueEntry.assigned_at > since, QueueEntry.offered_at.is_not(None))
+            .order_by(QueueEntry.assigned_at.desc())
+            .limit(SAMPLES)
+        )
+    ).all()
+    handle = typical_duration(
+        [(e - a).total_seconds() for a, e in finished if a and e], settings.default_handle_seconds
+    )
+    accept = typical_duration(
+        [(a - o).total_seconds() for o, a in accepted if o and a], settings.default_accept_seconds
+    )
+    return Capacity(
+        slots=sum(m for _, m in online),
+        free=sum(max(m - loads.get(op_id, 0), 0) for op_id, m in online),
+        handle=handle,
+        accept=accept,
+    )
+
+
+async def waiting_entries(session: AsyncSession, *, limit: int | None = None) -> list[QueueEntry]:
+    """Waiting entries in routing order (priority with aging, then age)."""
+    stmt = (
+        select(QueueEntry)
+        .where(QueueEntry.state == EntryState.WAITING.value)
+        .order_by(QueueEntry.rank_at, QueueEntry.enqueued_at, QueueEntry.id)
+        .execution_options(populate_existing=True)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def snapshot(session: AsyncSession, settings: Settings, now: datetime) -> QueueSnapshot:
+    """The whole waiting queue with each position's estimated wait: O(queue)."""
+    entries = await waiting_entries(session)
+    capacity = await measure_capacity(session, settings, now)
+    waits = estimate_waits(
+        len(entries), slots=capacity.slots, free_slots=capacity.free, handle=capacity.handle, accept=capacity.accept
+    )
+    return QueueSnapshot(entries, [round_estimate(w) for w in waits], capacity)
+
+
+async def _position_of(
+    session: AsyncSession, settings: Settings, entry_id: uuid.UUID, now: datetime
+) -> tuple[int, int | None]:
+    snap = await snapshot(session, settings, now)
+    for index, entry in enumerate(snap.entries):
+        if entry.id == entry_id:
+            return index + 1, snap.waits[index]
+    return 1, None
+
+
+async def current_entry(session: AsyncSession, conversation_id: uuid.UUID) -> QueueEntry | None:
+    """The conversation's open entry (waiting, offered or assigned and not ended)."""
+    stmt = (
+        select(QueueEntry)
+        .where(
+            QueueEntry.conversation_id == conversation_id,
+            QueueEntry.state.in_((EntryState.WAITING.value, EntryState.OFFERED.value, EntryState.ASSIGNED.value)),
+            QueueEntry.ended_at.is_(None),
+        )
+        .order_by(QueueEntry.enqueued_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def queue_view(
+    session: AsyncSession, settings: Settings, conv: Conversation, *, now: datetime | None = None
+) -> dict[str, int | None] | None:
+    """{"position", "estimated_wait_seconds"} while the visitor waits for an operator, else None."""
+    now = now or utc_now()
+    if conv.status == S.ASSIGNED.value:
+        capacity = await measure_capacity(session, settings, now)
+        return {"position": 1, "estimated_wait_seconds": round_estimate(capacity.accept)}
+    if conv.status != S.QUEUED.value:
+        return None
+    entry = await current_entry(session, conv.id)
+    if entry is None:
+        return None
+    position, wait = await _position_of(session, settings, entry.id, now)
+    return {"position": position, "estimated_wait_seconds": wait}
+
+
+async def operator_view(session: AsyncSession, conv: Conversation) -> dict[str, str] | None:
+    """{"name"} of the operator in the chat (live, or closed after one), else None."""
+    if conv.operator_id is None or conv.status not in (S.LIVE.value, S.CLOSED.value):
+        return None
+    op = await session.get(Operator, conv.operator_id)
+    return {"name": op.name} if op is not None else None
+
+
+async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
+    """Tell each waiting visitor whose position or estimate changed; at most once a second each.
+
+    The conditional update on `published_at` makes this safe with several processes.
+    """
+    now = now or utc_now()
+    sent = 0
+    async with rt.db.scope() as session:
+        snap = await snapshot(session, rt.settings, now)
+        cutoff = now - timedelta(seconds=1)
+        for index, entry in enumerate(snap.entries):
+            position, wait = index + 1, snap.waits[index]
+            if (entry.published_position, entry.published_wait) == (position, wait):
+                continue
+            if entry.published_at is not None and entry.published_at > cutoff:
+                continue
+            result = await session.execute(
+                update(QueueEntry)
+                .where(
+                    QueueEntry.id == entry.id,
+                    QueueEntry.state == EntryState.WAITING.value,
+                    (QueueEntry.published_at.is_(None)) | (QueueEntry.published_at <= cutoff),
+                )
+                .values(published_position=position, published_wait=wait, published_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            sent += 1
+            emit(
+                session,
+                conversations.conversation_channel(entry.conversation_id),
+                {
+                    "type": "queue.position_changed",
+                    "conversation_id": str(entry.conversation_id),
+                    "position": position,
+                    "estimated_wait_seconds": wait,
+                },
+            )
+    return sent
+
+
+async def keep_waiting(rt: Runtime, conv: Conversation, session: AsyncSession, now: datetime) -> None:
+    entry = await current_entry(session, conv.id)
+    if entry is None or entry.state != EntryState.WAITING.value:
+        raise Conflict("the conversation is not waiting in the queue")
+    entry.wait_deadline_at = now + timedelta(seconds=rt.settings.queue_wait_seconds)
+    audit.record(session, "queue_entry", entry.id, "keep_waiting", actor_type="visitor")
+
+
+async def leave_queue(
+    rt: Runtime, session: AsyncSession, conv: Conversation, *, leave_contact: bool, now: datetime
+) -> None:
+    """The visitor leaves the queue: recorded as abandonment (or time-out when leaving a contact)."""
+    entry = await current_entry(session, conv.id)
+    if entry is None or entry.state not in (EntryState.WAITING.value, EntryState.OFFERED.value):
+        raise Conflict("the conversation is not waiting in the queue")
+    state = EntryState.TIMED_OUT if leave_contact else EntryState.ABANDONED
+    result = await session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.id == entry.id, QueueEntry.state.in_((EntryState.WAITING.value, EntryState.OFFERED.value)))
+        .values(state=state.value, ended_at=now, end_reason=state.value, offer_deadline_at=None, wait_deadline_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("the conversation is not waiting in the queue")
+    if entry.operator_id is not None:
+        emit(session, operator_channel(entry.operator_id), {"type": "offer.withdrawn", "conversation_id": str(conv.id), "reason": "visitor left"})
+    conv.operator_id = None
+    target = S.AWAITING_CONTACT if leave_contact else S.BOT
+    await conversations.transition(session, conv, target, actor_type="visitor", reason=state.value)
+    await _post(session, conv, text("leave_contact" if leave_contact else "left_queue", conv.language), kind=f"queue.{state.value}")
+    audit.record(session, "queue_entry", entry.id, state.value, actor_type="visitor")
+    _queue_changed(session)

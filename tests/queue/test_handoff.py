@@ -1,0 +1,100 @@
+"""The handoff decision, the queue's order and what the visitor sees."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from sportello.queue.service import request_handoff
+from sportello.runtime import Runtime
+from sportello.timeutil import utc_now
+from tests.fixtures.clients import auth, open_conversation
+from tests.operators.helpers import bearer, go_online, login, make_operator
+
+
+def runtime(client: httpx.AsyncClient) -> Runtime:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    return rt
+
+
+async def messages(client: httpx.AsyncClient, conv: dict[str, str]) -> list[dict[str, object]]:
+    r = await client.get(f"/api/v1/conversations/{conv['id']}/messages", headers=auth(conv["token"]))
+    data: list[dict[str, object]] = r.json()
+    return data
+
+
+async def test_closed_on_a_holiday_says_when_we_reopen(client: httpx.AsyncClient) -> None:
+    rt = runtime(client)
+    rt.settings.opening_hours = "mon-sat 09:00-18:00"
+    await go_online(rt, await make_operator(rt, "ivo@example.com"))
+    conv = await open_conversation(client, language="it")
+    christmas = datetime(2026, 12, 25, 10, 0, tzinfo=UTC)  # a Friday, and a holiday
+    outcome = await request_handoff(rt, uuid.UUID(conv["id"]), reason="test", now=christmas)
+    assert outcome.outcome == "closed" and outcome.status == "awaiting_contact"
+    # 26 December is a holiday too and 27 is a Sunday: Monday 28 at 09:00 Rome time.
+    assert outcome.next_opening == datetime(2026, 12, 28, 8, 0, tzinfo=UTC)
+    last = (await messages(client, conv))[-1]
+    assert last["sender"] == "system" and "Riapriamo" in str(last["body"]) and "28" in str(last["body"])
+    state = await client.get(f"/api/v1/conversations/{conv['id']}", headers=auth(conv["token"]))
+    assert state.json()["status"] == "awaiting_contact" and state.json()["queue"] is None
+
+
+async def test_nobody_online_or_language_mismatch_goes_to_contact(client: httpx.AsyncClient) -> None:
+    rt = runtime(client)
+    conv = await open_conversation(client, language="en")
+    r = await client.post(f"/api/v1/conversations/{conv['id']}/handoff", headers=auth(conv["token"]))
+    assert r.status_code == 200 and r.json()["outcome"] == "no_operator"
+    body = str((await messages(client, conv))[-1]["body"])
+    assert body.startswith("No operator is available")
+
+    await go_online(rt, await make_operator(rt, "lia@example.com", languages=["it"]))
+    other = await open_conversation(client, language="en")
+    r = await client.post(f"/api/v1/conversations/{other['id']}/handoff", headers=auth(other["token"]))
+    assert r.json()["outcome"] == "no_operator"
+    italian = await open_conversation(client, language="it")
+    r = await client.post(f"/api/v1/conversations/{italian['id']}/handoff", headers=auth(italian["token"]))
+    assert r.json()["outcome"] == "queued"
+
+
+async def test_queue_position_estimate_and_aging_order(client: httpx.AsyncClient) -> None:
+    rt = runtime(client)
+    op = await make_operator(rt, "mia@example.com", max_chats=1)
+    await go_online(rt, op)
+    token = await login(client, "mia@example.com")
+    first = await open_conversation(client)
+    r = await client.post(f"/api/v1/conversations/{first['id']}/handoff", headers=auth(first["token"]))
+    assert r.json()["outcome"] == "queued"
+    state = (await client.get(f"/api/v1/conversations/{first['id']}", headers=auth(first["token"]))).json()
+    assert state["status"] == "assigned"  # offered at once to the free operator
+
+    now = utc_now()
+    convs = {}
+    for name, priority, waited in (("low-old", "low", 600), ("urgent-new", "urgent", 0), ("medium", "medium", 60)):
+        conv = await open_conversation(client)
+        convs[name] = conv
+        outcome = await request_handoff(rt, uuid.UUID(conv["id"]), reason=name, priority=priority, now=now - timedelta(seconds=waited))
+        assert outcome.outcome == "queued"
+    queue = (await client.get("/api/v1/queue", headers=bearer(token))).json()
+    # Aging: one priority level is worth 180 s, so ten minutes of waiting beats "urgent".
+    assert [item["reason"] for item in queue] == ["low-old", "urgent-new", "medium"]
+    assert [item["position"] for item in queue] == [1, 2, 3]
+    estimates = [item["estimated_wait_seconds"] for item in queue]
+    assert all(e is not None for e in estimates) and estimates == sorted(estimates) and estimates[0] > 0
+
+    medium = convs["medium"]
+    state = (await client.get(f"/api/v1/conversations/{medium['id']}", headers=auth(medium["token"]))).json()
+    assert state["status"] == "queued" and state["queue"]["position"] == 3 and state["operator"] is None
+    body = str((await messages(client, medium))[-1]["body"])
+    assert "in coda" in body
+    client.cookies.clear()  # the login's session cookie would authenticate too
+    assert (await client.get("/api/v1/queue", headers=auth(medium["token"]))).status_code == 401
+
+    # Leaving the queue is recorded as abandonment and the others move up.
+    r = await client.post(f"/api/v1/conversations/{convs['low-old']['id']}/queue/leave", headers=auth(convs["low-old"]["token"]))
+    assert r.status_code == 204
+    state = (await client.get(f"/api/v1/conversations/{medium['id']}", headers=auth(medium["token"]))).json()
+    assert state["queue"]["position"] == 2
+    queue = (await client.get("/api/v1/queue", headers=bearer(token))).json()
+    assert [item["reason"] for item in queue] == ["urgent-new", "medium"]
