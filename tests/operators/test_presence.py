@@ -76,3 +76,15 @@ async def test_deactivation_and_logout_close_sockets(live: object, settings: Set
         await other.send({"type": "ping"})
         assert (await other.until(lambda f: f["type"] == "pong"))["type"] == "pong"
         await other.close()
+
+
+async def test_operator_socket_refuses_other_origins(live: ThreadServer) -> None:
+    import websockets as _ws
+    from websockets.exceptions import ConnectionClosed as _Closed
+
+    evil = await _ws.connect(f"{live.ws_url}/ws/operator", origin="https://evil.example")  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(evil.recv(), 5)
+        raise AssertionError("the socket should have been closed")
+    except _Closed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == 4403

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello import audit
 from sportello.assistant.engine import Assistant, AssistantReply, build_assistant
+from sportello.assistant.intent import detect_intent
 from sportello.assistant.kb import Topic, TopicText
 from sportello.assistant.llm import LLMSettings, TokenBudget, rewrite_answer
 from sportello.assistant.models import KBTopic
@@ -154,7 +155,10 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
         text, lang_hint = message.body, conv.language
     assistant = await cache.get(rt)
     if assistant is None:
-        log.warning("knowledge base is empty; the assistant cannot answer")
+        # No knowledge base yet: nothing to answer from, but a request for a person still counts.
+        log.warning("knowledge base is empty; the assistant can only hand off")
+        if detect_intent(text).name == "operator":
+            await request_handoff(rt, conversation_id, reason="visitor_request")
         return
     # Off the event loop: ranking (and the query embedding, which releases the GIL) must not
     # stall every other socket of the process.

@@ -24,6 +24,7 @@ from sportello.conversations import service as conversations
 from sportello.conversations.schemas import MessageCreate
 from sportello.errors import DomainError
 from sportello.events import Subscription
+from sportello.middleware import origin_allowed
 from sportello.operators import presence
 from sportello.operators.deps import cookie_token
 from sportello.operators.models import Role
@@ -213,6 +214,11 @@ class OperatorHub:
 async def operator_socket(ws: WebSocket, token: str = "") -> None:
     rt: Runtime = ws.app.state.runtime
     await ws.accept()
+    # The dashboard is served by this server: a page of any other origin must not ride on an
+    # operator's session cookie (cross-site WebSocket hijacking).
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), []):
+        await ws.close(code=4403, reason="origin not allowed")
+        return
     raw = token if is_operator_token(token) else cookie_token(ws, rt.settings)
     async with rt.db.scope() as session:
         principal = await authenticate(session, raw)
