@@ -10,6 +10,7 @@ import websockets
 
 from sportello.config import Settings
 from tests.fixtures.clients import open_conversation
+from tests.fixtures.servers import ThreadServer
 from tests.operators.helpers import (
     OperatorSocket,
     bearer,
@@ -79,10 +80,9 @@ async def test_deactivation_and_logout_close_sockets(live: object, settings: Set
 
 
 async def test_operator_socket_refuses_other_origins(live: ThreadServer) -> None:
-    import websockets as _ws
     from websockets.exceptions import ConnectionClosed as _Closed
 
-    evil = await _ws.connect(f"{live.ws_url}/ws/operator", origin="https://evil.example")  # type: ignore[arg-type]
+    evil = await websockets.connect(f"{live.ws_url}/ws/operator", origin="https://evil.example")  # type: ignore[arg-type]
     try:
         await asyncio.wait_for(evil.recv(), 5)
         raise AssertionError("the socket should have been closed")
