@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant bench-realtime bench-capacity clean venv
+.PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant bench-realtime bench-capacity bench-reports bench-queue bench-tickets clean venv
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,16 @@ bench-realtime: $(VENV)/.installed
 bench-capacity: $(VENV)/.installed
 	$(BIN)/python -m bench.capacity
 
-bench: bench-assistant bench-realtime bench-capacity
+bench-reports: $(VENV)/.installed
+	$(BIN)/python -m bench.reports
+
+bench-queue: $(VENV)/.installed
+	$(BIN)/python -m bench.queue
+
+bench-tickets: $(VENV)/.installed
+	$(BIN)/python -m bench.tickets
+
+bench: bench-assistant bench-realtime bench-capacity bench-queue bench-tickets
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

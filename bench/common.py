@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import os
 import platform
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,7 +68,13 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> Server:
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        argv = self.argv
+        if profile := os.environ.get("BENCH_PYSPY"):
+            # `BENCH_PYSPY=prefix make bench-…`: sample the server with py-spy into collapsed
+            # stacks (prefix-PORT.txt); CPU figures then include py-spy's own process.
+            py_spy = Path(sys.executable).with_name("py-spy")
+            argv = [str(py_spy), "record", "-r", "250", "--format", "raw", "-o", f"{profile}-{self.port}.txt", "--", *argv]
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -96,6 +107,10 @@ class Server:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            if os.environ.get("BENCH_PYSPY"):
+                self.proc.send_signal(signal.SIGINT)
+                self.proc.wait(30)
+                return
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -119,3 +134,106 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PASSWORD = "bench-password-1"
+
+
+def pg_database() -> str:
+    """A new, empty PostgreSQL database for one benchmark run (its URL)."""
+    import asyncpg
+
+    name = f"sportello_bench_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    asyncio.run(create())
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(drop())
+
+
+def sportello_env(backend: str, data_dir: str, **extra: str) -> dict[str, str]:
+    """Environment for a benchmark server on `backend` (`sqlite` or `postgres`), migrated."""
+    env = {
+        "SPORTELLO_DATA_DIR": data_dir,
+        "SPORTELLO_SECRET_KEY": uuid.uuid4().hex,
+        "SPORTELLO_LOG_LEVEL": "warning",
+        "SPORTELLO_ASSISTANT_SEMANTIC": "false",
+        "SPORTELLO_OPENING_HOURS": "always",
+        # The load generator is one address driving many conversations far faster than a person.
+        "SPORTELLO_LIMIT_CONVERSATIONS_PER_ADDRESS_HOUR": "0",
+        "SPORTELLO_LIMIT_MESSAGES_PER_CONVERSATION_MINUTE": "0",
+        "SPORTELLO_LIMIT_WS_FRAMES_PER_SECOND": "0",
+        **extra,
+    }
+    if backend == "postgres":
+        env["SPORTELLO_DATABASE_URL"] = pg_database()
+        env["SPORTELLO_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        env["SPORTELLO_REDIS_PREFIX"] = f"bench-{uuid.uuid4().hex[:6]}"
+    subprocess.run([sys.executable, "-m", "sportello", "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
+    return env
+
+
+def runtime_for(env: dict[str, str]) -> Any:
+    """A Runtime in this process on the benchmark server's database (no bus traffic needed)."""
+    from sportello.config import Settings
+    from sportello.runtime import Runtime
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=Path(env["SPORTELLO_DATA_DIR"]),
+        database_url=env.get("SPORTELLO_DATABASE_URL", ""),
+    )
+    return Runtime(settings)
+
+
+async def make_operators(env: dict[str, str], base: str, n: int, max_chats: int = 20, role: str = "agent") -> list[str]:
+    """Create `n` operators and log each in through the API; their bearer tokens."""
+    from sportello.operators.schemas import OperatorCreate
+    from sportello.operators.service import create_operator
+
+    rt = runtime_for(env)
+    tag = uuid.uuid4().hex[:6]
+    emails = [f"op{i}-{tag}@bench.example" for i in range(n)]
+    try:
+        async with rt.db.scope() as session:
+            for email in emails:
+                await create_operator(
+                    session,
+                    OperatorCreate(email=email, name=email.split("@")[0], password=PASSWORD, role=role,  # type: ignore[arg-type]
+                                   languages=["it", "en"], max_chats=max_chats),
+                )
+    finally:
+        await rt.db.dispose()
+    tokens = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        for email in emails:
+            r = await http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            r.raise_for_status()
+            tokens.append(r.json()["token"])
+            http.cookies.clear()
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))

@@ -2,6 +2,7 @@
 
 SPEC: {"mode": "throughput"|"latency", "kind": "relay"|"sportello", "port": int,
        "pairs": [[sender_url, receiver_url], ...], "seconds": float, "window": int, "rate": float}
+A receiver URL may appear in several pairs (one operator socket, many chats); it is opened once.
 Throughput is closed-loop (each sender keeps `window` messages in flight); latency is open-loop
 (sends are scheduled at a fixed total `rate` and latency is measured from the scheduled time, so a
 stalled server cannot hide its queueing delay).
@@ -57,14 +58,17 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     kind = spec["kind"]
     pairs = spec["pairs"]
     senders: list[ClientConnection] = []
-    receivers: list[ClientConnection] = []
+    # Several senders may share one receiver (an operator socket holds many chats): each
+    # distinct receiver URL is opened once.
+    by_url: dict[str, ClientConnection] = {}
     for s_url, r_url in pairs:
-        r = await _open(r_url)
-        await _ready(kind, r)
+        if r_url not in by_url:
+            by_url[r_url] = await _open(r_url)
+            await _ready(kind, by_url[r_url])
         s = await _open(s_url)
         await _ready(kind, s)
-        receivers.append(r)
         senders.append(s)
+    receivers = list(by_url.values())
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     received = 0
@@ -72,7 +76,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     stop = asyncio.Event()
     inflight = [asyncio.Semaphore(spec.get("window", 8)) for _ in pairs]
 
-    async def receive(i: int, ws: ClientConnection) -> None:
+    async def receive(ws: ClientConnection) -> None:
         nonlocal received
         try:
             async for raw in ws:
@@ -82,12 +86,12 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - sent_at.pop(token))
                 received += 1
                 if spec["mode"] == "throughput":
-                    inflight[i].release()
+                    inflight[int(token[1:].split("-", 1)[0])].release()
         except Exception:
             pass
 
     drains = [asyncio.create_task(_drain(s)) for s in senders] if kind == "sportello" else []
-    readers = [asyncio.create_task(receive(i, r)) for i, r in enumerate(receivers)]
+    readers = [asyncio.create_task(receive(r)) for r in receivers]
 
     async def closed_loop(i: int, ws: ClientConnection) -> None:
         nonlocal errors

@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from sportello import __version__, ticker
+from sportello.analytics import gauges as analytics_gauges
+from sportello.analytics.api import router as reports_router
 from sportello.assistant import service as assistant_service
 from sportello.config import Settings, get_settings
 from sportello.conversations import contact as contact_collection
@@ -30,6 +32,7 @@ from sportello.notifications.api import router as notifications_router
 from sportello.operators.api import auth_router as operator_auth_router
 from sportello.operators.api import me_router as operator_me_router
 from sportello.operators.api import router as operators_router
+from sportello.privacy.api import router as privacy_router
 from sportello.queue.api import router as queue_router
 from sportello.realtime.operator_ws import router as operator_ws_router
 from sportello.realtime.visitor_ws import router as visitor_ws_router
@@ -37,6 +40,8 @@ from sportello.runtime import Runtime
 from sportello.tickets.api import contact_router as ticket_contact_router
 from sportello.tickets.api import router as tickets_router
 from sportello.tickets.api import vip_router as ticket_vip_router
+from sportello.web.dashboard import router as dashboard_router
+from sportello.web.dashboard_api import router as dashboard_api_router
 from sportello.web.pages import router as pages_router
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -50,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         rt = runtime or Runtime(settings)
         assistant_service.install(rt)
         contact_collection.install(rt)
+        analytics_gauges.install(rt)
         app.state.runtime = rt
         await rt.start()
         rt.spawn(assistant_service.warm_up(rt), name="assistant-warm-up")
@@ -100,10 +106,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(queue_router)
     app.include_router(operator_ws_router)
     app.include_router(pages_router)
+    app.include_router(dashboard_router)
+    app.include_router(dashboard_api_router)
     app.include_router(notifications_router)
     app.include_router(tickets_router)
     app.include_router(ticket_vip_router)
     app.include_router(ticket_contact_router)
+    app.include_router(reports_router)
+    app.include_router(privacy_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     @app.get("/healthz", tags=["operations"])

@@ -46,11 +46,15 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from sportello.demo import load_demo
 
     summary = asyncio.run(load_demo(get_settings()))
     print(summary)
+    if args.history:
+        from sportello.analytics.generator import history_command
+
+        print(asyncio.run(history_command(get_settings(), args.history, args.conversations)))
     return 0
 
 
@@ -145,19 +149,62 @@ def _operator_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _privacy(args: argparse.Namespace) -> int:
+    from sportello.errors import DomainError
+    from sportello.privacy import service as privacy
+    from sportello.runtime import Runtime
+
+    settings = get_settings()
+    try:
+        subject = privacy.parse_subject(args.email, args.phone, region=settings.holiday_country)
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    if args.privacy_command == "erase" and not args.yes:
+        print("erasure deletes the person's conversations, tickets and notifications for good; add --yes", file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        rt = Runtime(settings)
+        secret = settings.resolved_secret_key()
+        try:
+            async with rt.db.scope() as session:
+                if args.privacy_command == "export":
+                    return privacy.dumps(await privacy.export(session, subject, actor_type="cli", actor_id=None, secret=secret))
+                counts = await privacy.erase(session, subject, actor_type="cli", actor_id=None, secret=secret)
+                return "erased (reference " + subject.digest(secret)[:16] + "): " + ", ".join(privacy.summary(counts))
+        finally:
+            await rt.db.dispose()
+
+    text = asyncio.run(run())
+    if args.privacy_command == "export" and args.output and args.output != "-":
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
 def _worker(_: argparse.Namespace) -> int:
     from sportello import ticker
     from sportello.runtime import Runtime
 
     async def run() -> None:
+        from sportello import notifications
+        from sportello.notifications import worker as outbox_worker
+
         rt = Runtime(get_settings())
         await rt.start()
+        notifications.install(rt)
+        jobs = [ticker.run(rt)]
+        if rt.settings.outbox_worker_enabled:
+            jobs.append(outbox_worker.run(rt))  # deliver notifications from the outbox
         try:
-            await ticker.run(rt)
+            await asyncio.gather(*jobs)
         finally:
             await rt.stop()
 
-    print("sportello worker: ticking (Ctrl-C to stop)", flush=True)
+    print("sportello worker: ticking and delivering notifications (Ctrl-C to stop)", flush=True)
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
@@ -183,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=_migrate)
 
     demo = sub.add_parser("demo", help="load demo data (idempotent)")
+    demo.add_argument("--history", type=int, metavar="DAYS", default=0, help="also write DAYS days of realistic history for the reports (not idempotent)")
+    demo.add_argument("--conversations", type=int, metavar="N", default=None, help="conversations in the history (default: 550 a day on average)")
     demo.set_defaults(func=_demo)
 
     from sportello.assistant.cli import add_arguments as add_ask_arguments
@@ -216,6 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     op_create.add_argument("--skills", default="", help="comma-separated knowledge-base tags")
     op_create.add_argument("--max-chats", type=int, default=3)
     op_create.set_defaults(func=_operator_create)
+
+    privacy = sub.add_parser("privacy", help="data-subject requests: export or erase what is held about a person")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
+    for action, help_text in (
+        ("export", "write everything held about an email or phone number as JSON"),
+        ("erase", "delete everything held about an email or phone number (needs --yes)"),
+    ):
+        p = privacy_sub.add_parser(action, help=help_text)
+        p.add_argument("--email", help="the person's email address")
+        p.add_argument("--phone", help="the person's phone number (Italian numbers may omit +39)")
+        if action == "export":
+            p.add_argument("-o", "--output", help="file to write (default: standard output)")
+        else:
+            p.add_argument("--yes", action="store_true", help="confirm the erasure")
+        p.set_defaults(func=_privacy)
 
     worker = sub.add_parser("worker", help="run the ticker (deadlines, routing, queue updates) without serving HTTP")
     worker.set_defaults(func=_worker)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     limit_conversations_per_address_hour: int = 30
     limit_messages_per_conversation_minute: int = 20
     limit_ws_frames_per_second: int = 10
+    # Personal data (docs/security.md): the shop's HMAC secret for logged-in customers, and how
+    # long transcripts, contact data and sent notifications are kept (0 keeps them forever).
+    widget_identity_secret: str | None = None
+    retention_months: int = 24
 
     # Live handoff: business hours, queue, routing and timeouts (docs/handoff.md).
     opening_hours: str = "mon-sat 09:00-18:00"

@@ -45,6 +45,8 @@ class Metrics:
             registry=r, buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0),
         )
         self.collectors: list[Callable[[Runtime], Awaitable[None]]] = []
+        # Event-loop time at which this process's ticker started its last pass (None: no ticker).
+        self.ticker_last_pass: float | None = None
 
     async def render(self, rt: Runtime) -> bytes:
         for collect in self.collectors:

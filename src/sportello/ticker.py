@@ -25,12 +25,14 @@ from sportello.conversations.models import Conversation, ConversationStatus, Mes
 from sportello.events import emit
 from sportello.operators.presence import refresh_presence, stale_operators
 from sportello.operators.service import SUPERVISORS_CHANNEL
+from sportello.privacy.tasks import run_retention
 from sportello.queue.live import close_chat
 from sportello.queue.models import EntryState, QueueEntry
 from sportello.queue.routing import dispatch, lapse_offer
 from sportello.queue.service import current_entry, publish_positions
 from sportello.queue.texts import text
 from sportello.runtime import Runtime
+from sportello.sla.tasks import run_sla_tick
 from sportello.timeutil import as_utc, utc_now
 
 log = logging.getLogger(__name__)
@@ -218,14 +220,18 @@ async def visitor_inactivity(rt: Runtime, now: datetime) -> int:
 
 async def tick(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     """One pass over every job; `now` may be moved forward by tests."""
-    now = now or utc_now()
+    # A clock installed in the runtime (tests freeze time with it) drives the deadlines too.
+    now = now or rt.extensions.get("clock", utc_now)()
     counts = {
         "presence_expired": await expire_presence(rt, now),
         "offers_lapsed": await lapse_offers(rt, now),
         "queue_wait_timeouts": await queue_wait_timeouts(rt, now),
         "operator_silence_alerts": await operator_silence(rt, now),
         "visitor_inactivity_closed": await visitor_inactivity(rt, now),
+        "sla_events": await run_sla_tick(rt, now),
     }
+    retention = await run_retention(rt, now)  # daily; None when it is not due
+    counts["retention_runs"] = int(retention is not None)
     counts["offers_made"] = await dispatch(rt, now=now)
     counts["positions_published"] = await publish_positions(rt, now)
     return counts
@@ -234,7 +240,14 @@ async def tick(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
 async def run(rt: Runtime) -> None:
     """Tick forever every `ticker_interval` seconds; a failing tick is logged, not fatal."""
     interval = rt.settings.ticker_interval
+    loop = asyncio.get_running_loop()
     while True:
+        # Lag: how much later than `interval` after the previous pass this one starts (a slow
+        # pass or a stalled event loop delays every deadline by as much).
+        started = loop.time()
+        if rt.metrics.ticker_last_pass is not None:
+            rt.metrics.ticker_lag.set(max(0.0, started - rt.metrics.ticker_last_pass - interval))
+        rt.metrics.ticker_last_pass = started
         try:
             await tick(rt)
         except asyncio.CancelledError:

@@ -35,8 +35,11 @@ async def test_closed_on_a_holiday_says_when_we_reopen(client: httpx.AsyncClient
     assert outcome.outcome == "closed" and outcome.status == "awaiting_contact"
     # 26 December is a holiday too and 27 is a Sunday: Monday 28 at 09:00 Rome time.
     assert outcome.next_opening == datetime(2026, 12, 28, 8, 0, tzinfo=UTC)
-    last = (await messages(client, conv))[-1]
-    assert last["sender"] == "system" and "Riapriamo" in str(last["body"]) and "28" in str(last["body"])
+    msgs = await messages(client, conv)
+    closed = next(m for m in msgs if m["metadata"].get("kind") == "handoff.closed")
+    assert closed["sender"] == "system" and "Riapriamo" in str(closed["body"]) and "28" in str(closed["body"])
+    # The contact options follow at once.
+    assert msgs[-1]["seq"] > closed["seq"] and "Email" in str(msgs[-1]["body"])
     state = await client.get(f"/api/v1/conversations/{conv['id']}", headers=auth(conv["token"]))
     assert state.json()["status"] == "awaiting_contact" and state.json()["queue"] is None
 
@@ -46,8 +49,10 @@ async def test_nobody_online_or_language_mismatch_goes_to_contact(client: httpx.
     conv = await open_conversation(client, language="en")
     r = await client.post(f"/api/v1/conversations/{conv['id']}/handoff", headers=auth(conv["token"]))
     assert r.status_code == 200 and r.json()["outcome"] == "no_operator"
-    body = str((await messages(client, conv))[-1]["body"])
+    msgs = await messages(client, conv)
+    body = str(next(m for m in msgs if m["metadata"].get("kind") == "handoff.no_operator")["body"])
     assert body.startswith("No operator is available")
+    assert "Email" in str(msgs[-1]["body"])  # and the contact options follow
 
     await go_online(rt, await make_operator(rt, "lia@example.com", languages=["it"]))
     other = await open_conversation(client, language="en")

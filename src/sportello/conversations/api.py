@@ -19,6 +19,7 @@ from sportello.conversations.schemas import (
 )
 from sportello.deps import BearerToken, RuntimeDep, preferred_language
 from sportello.operators.service import authenticated_operator
+from sportello.privacy.identity import verified_customer_ref
 from sportello.queue import service as queue_service
 from sportello.queue.live import send_operator_message
 from sportello.ratelimit import Limit
@@ -46,6 +47,9 @@ async def create_conversation(
         "too many new conversations from this address; please try again later",
     )
     lang = preferred_language(request, rt.settings.languages, rt.settings.default_language)
+    # Only a reference the shop signed is stored: a typed-in one would open someone else's identity.
+    ref = verified_customer_ref(rt.settings.widget_identity_secret, data.customer_ref, data.customer_hmac)
+    data = data.model_copy(update={"customer_ref": ref, "customer_hmac": None})
     async with rt.db.scope() as session:
         conv, token = await service.create_conversation(
             session, data, language=lang, user_agent=request.headers.get("user-agent")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello import audit
@@ -36,6 +36,7 @@ WITH_OPERATOR = (S.ASSIGNED.value, S.LIVE.value)
 IN_HANDOFF = (S.QUEUED.value, S.ASSIGNED.value, S.LIVE.value)
 SAMPLE_DAYS = 7
 SAMPLES = 50
+PUBLISH_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,13 @@ async def enqueue(
     return entry
 
 
+async def _offer_contact(rt: Runtime, session: AsyncSession, conv: Conversation, reason: str) -> None:
+    """Show the contact options at once, when contact collection is installed in this process."""
+    offer = rt.extensions.get("contact_collection")
+    if offer is not None:
+        await offer(session, conv, reason=reason)
+
+
 async def request_handoff(
     rt: Runtime,
     conversation_id: uuid.UUID,
@@ -170,10 +178,12 @@ async def request_handoff(
                 kind="handoff.closed", next_opening=opening.isoformat() if opening else None,
             )
             outcome = HandoffOutcome("closed", conv.status, next_opening=opening, message_seq=seq)
+            await _offer_contact(rt, session, conv, "closed")
         elif not await anyone_online(session, lang):
             await conversations.transition(session, conv, S.AWAITING_CONTACT, reason="no operator online")
             seq = await _post(session, conv, text("nobody", lang), kind="handoff.no_operator")
             outcome = HandoffOutcome("no_operator", conv.status, message_seq=seq)
+            await _offer_contact(rt, session, conv, "no_operator")
         else:
             entry = await enqueue(session, rt.settings, conv, priority=priority, reason=reason, skills=skills, now=now)
             await session.flush()
@@ -352,38 +362,55 @@ async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
     """
     now = now or utc_now()
     sent = 0
+    table = cast(Table, QueueEntry.__table__)
     async with rt.db.scope() as session:
         snap = await snapshot(session, rt.settings, now)
         cutoff = now - timedelta(seconds=1)
-        for index, entry in enumerate(snap.entries):
-            position, wait = index + 1, snap.waits[index]
-            if (entry.published_position, entry.published_wait) == (position, wait):
+        due = [
+            (entry, index + 1, snap.waits[index])
+            for index, entry in enumerate(snap.entries)
+            if (entry.published_position, entry.published_wait) != (index + 1, snap.waits[index])
+            and (entry.published_at is None or entry.published_at <= cutoff)
+        ]
+        # Two statements per chunk, not one per visitor: claim the rows nobody published to in
+        # the last second (another process may have), then write what each claimed row was told.
+        for start in range(0, len(due), PUBLISH_CHUNK):
+            chunk = due[start:start + PUBLISH_CHUNK]
+            claimed = set(
+                (
+                    await session.execute(
+                        update(table)
+                        .where(
+                            table.c.id.in_([entry.id for entry, _, _ in chunk]),
+                            table.c.state == EntryState.WAITING.value,
+                            table.c.published_at.is_(None) | (table.c.published_at <= cutoff),
+                        )
+                        .values(published_at=now)
+                        .returning(table.c.id)
+                    )
+                ).scalars()
+            )
+            told = [(entry, position, wait) for entry, position, wait in chunk if entry.id in claimed]
+            if not told:
                 continue
-            if entry.published_at is not None and entry.published_at > cutoff:
-                continue
-            result = await session.execute(
-                update(QueueEntry)
-                .where(
-                    QueueEntry.id == entry.id,
-                    QueueEntry.state == EntryState.WAITING.value,
-                    (QueueEntry.published_at.is_(None)) | (QueueEntry.published_at <= cutoff),
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("entry_id"))
+                .values(published_position=bindparam("position"), published_wait=bindparam("wait")),
+                [{"entry_id": entry.id, "position": position, "wait": wait} for entry, position, wait in told],
+            )
+            for entry, position, wait in told:
+                sent += 1
+                emit(
+                    session,
+                    conversations.conversation_channel(entry.conversation_id),
+                    {
+                        "type": "queue.position_changed",
+                        "conversation_id": str(entry.conversation_id),
+                        "position": position,
+                        "estimated_wait_seconds": wait,
+                    },
                 )
-                .values(published_position=position, published_wait=wait, published_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            sent += 1
-            emit(
-                session,
-                conversations.conversation_channel(entry.conversation_id),
-                {
-                    "type": "queue.position_changed",
-                    "conversation_id": str(entry.conversation_id),
-                    "position": position,
-                    "estimated_wait_seconds": wait,
-                },
-            )
     return sent
 
 

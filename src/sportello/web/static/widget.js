@@ -588,6 +588,7 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     setConn("connecting");
     var body = { language: lang, page_url: pageUrl() };
     if (data.sportelloCustomerRef) body.customer_ref = data.sportelloCustomerRef;
+    if (data.sportelloCustomerHmac) body.customer_hmac = data.sportelloCustomerHmac;
     api("POST", "", body).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();

@@ -9,6 +9,7 @@ import { store, changed, isSupervisor, announce, toast } from "./store.js";
 import * as consoleView from "./console.js";
 import * as ticketsView from "./tickets.js";
 import * as adminView from "./admin.js";
+import * as analyticsView from "./analytics.js";
 
 const app = document.getElementById("app");
 const BASE = "/dashboard";
@@ -23,6 +24,7 @@ const NAV = [
   { key: "console", path: `${BASE}`, label: "nav_console", show: () => true },
   { key: "tickets", path: `${BASE}/tickets`, label: "nav_tickets", show: () => true },
   { key: "admin", path: `${BASE}/admin`, label: "nav_admin", show: isSupervisor },
+  { key: "analytics", path: `${BASE}/analytics`, label: "nav_analytics", show: isSupervisor },
 ];
 
 function route() {
@@ -32,6 +34,7 @@ function route() {
   if (parts[0] === "tickets" && parts[1]) return { view: "tickets", page: "detail", number: parts[1] };
   if (parts[0] === "tickets") return { view: "tickets", page: "list" };
   if (parts[0] === "admin" && isSupervisor()) return { view: "admin" };
+  if (parts[0] === "analytics" && isSupervisor()) return { view: "analytics" };
   return { view: "console" };
 }
 
@@ -171,6 +174,7 @@ function renderView() {
   if (r.view === "console") cleanupView = consoleView.render(main);
   else if (r.view === "tickets") cleanupView = ticketsView.render(main, r, navigate);
   else if (r.view === "admin") cleanupView = adminView.render(main);
+  else if (r.view === "analytics") cleanupView = analyticsView.render(main);
   document.title = `${t(`nav_${r.view}`)} · Sportello`;
 }
 

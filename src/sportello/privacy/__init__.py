@@ -1,0 +1,1 @@
+"""Personal data: data-subject requests (export, erasure) and retention."""
