@@ -7,10 +7,10 @@ PORT ?= 8000
 
 .PHONY: run test lint typecheck pytest migrate demo serve bench bench-assistant bench-realtime bench-capacity bench-reports bench-queue bench-tickets clean venv
 
-$(BIN)/activate:
+$(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+$(VENV)/.installed: pyproject.toml | $(BIN)/pip
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
