@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,7 +45,24 @@ from sportello.web.dashboard import router as dashboard_router
 from sportello.web.dashboard_api import router as dashboard_api_router
 from sportello.web.pages import router as pages_router
 
+log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
+
+
+async def stop_loop(task: asyncio.Task[None], attempts: int = 20) -> None:
+    """Cancel an endless loop and wait for it; cancel again if a cancellation was swallowed.
+
+    A cancellation that lands while a library call is completing can be lost (asyncio.wait_for
+    on Python 3.11), and an awaited loop would then keep the shutdown waiting for ever.
+    """
+    for _ in range(attempts):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    log.error("background loop %s did not stop", task.get_name())
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -69,14 +87,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         try:
             yield
         finally:
-            if outbox_task is not None:
-                outbox_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await outbox_task
-            if ticker_task is not None:
-                ticker_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker_task
+            for task in (outbox_task, ticker_task):
+                if task is not None:
+                    await stop_loop(task)
             await rt.stop()
 
     app = FastAPI(

@@ -362,10 +362,11 @@ async def run(rt: Runtime) -> None:
             except Exception:
                 log.exception("outbox pass failed")
                 counts = {}
-            if counts:
+            if any(counts.values()):
                 continue  # there may be more due rows
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.get(), timeout=rt.settings.outbox_poll_interval)
+                async with asyncio.timeout(rt.settings.outbox_poll_interval):
+                    await sub.get()
     finally:
         sub.close()
 
