@@ -9,7 +9,6 @@ messages, typing and internal notes of the operator's chats, gap-free via Conver
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -37,7 +36,7 @@ from sportello.operators.service import (
     operator_channel,
 )
 from sportello.queue import live, routing
-from sportello.realtime.stream import ConversationCursor
+from sportello.realtime.stream import ConversationCursor, run_until_first_ends
 from sportello.realtime.visitor_ws import AbuseCounter, error_frame, fetch_messages_after, send_json
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
@@ -243,18 +242,7 @@ async def operator_socket(ws: WebSocket, token: str = "") -> None:
         for conv_id in chats:
             await hub.follow(conv_id)
         await routing.dispatch(rt)
-        reader = asyncio.create_task(hub.read_frames())
-        writer = asyncio.create_task(hub.write_events())
-        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for task in done:
-            exc = task.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                raise exc
+        await run_until_first_ends(hub.read_frames(), hub.write_events())
     except WebSocketDisconnect:
         pass
     finally:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
+
+from starlette.websockets import WebSocketDisconnect
 
 FetchAfter = Callable[[uuid.UUID, int], Awaitable[Sequence[dict[str, Any]]]]
 
@@ -38,3 +42,21 @@ class ConversationCursor:
             self.last_seq = seq
             return [message]
         return await self.catch_up()
+
+
+async def run_until_first_ends(*coros: Coroutine[Any, Any, None]) -> None:
+    """Run a socket's reader and writer together; when one ends, stop the other.
+
+    A disconnect ends the pair quietly; any other failure of the finished side is raised.
+    """
+    tasks = {asyncio.create_task(c) for c in coros}
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, WebSocketDisconnect):
+            raise exc

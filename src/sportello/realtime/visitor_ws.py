@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -20,7 +19,7 @@ from sportello.conversations.intake import receive_visitor_message
 from sportello.conversations.schemas import MessageCreate, MessageRead
 from sportello.errors import DomainError, NotFound
 from sportello.middleware import origin_allowed
-from sportello.realtime.stream import ConversationCursor
+from sportello.realtime.stream import ConversationCursor, run_until_first_ends
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 
@@ -97,18 +96,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
         for message in await cursor.catch_up():
             await send_json(ws, {"type": "message", "message": message})
         await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
-        reader = asyncio.create_task(_read_frames(rt, ws, conv_id, token))
-        writer = asyncio.create_task(_write_events(rt, ws, sub, cursor))
-        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for task in done:
-            exc = task.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                raise exc
+        await run_until_first_ends(_read_frames(rt, ws, conv_id, token), _write_events(rt, ws, sub, cursor))
     except WebSocketDisconnect:
         pass
     finally:
