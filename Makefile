@@ -53,7 +53,7 @@ bench-reports: $(VENV)/.installed
 	$(BIN)/python -m bench.reports
 
 bench-queue: $(VENV)/.installed
-	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.long_queue
 
 bench-tickets: $(VENV)/.installed
 	$(BIN)/python -m bench.tickets

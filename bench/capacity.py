@@ -145,7 +145,9 @@ def burst_scenario(args: argparse.Namespace, semantic: bool) -> dict[str, Any]:
                 spec = {"mode": "burst", "base": f"http://127.0.0.1:{port}", "visitors": args.visitors,
                         "seconds": args.burst_seconds, "questions": questions}
                 out = subprocess.run([sys.executable, str(HERE / "load_capacity.py"), json.dumps(spec)],
-                                     capture_output=True, text=True, timeout=600, check=True)
+                                     capture_output=True, text=True, timeout=600)
+                if out.returncode != 0:
+                    raise RuntimeError(f"burst load process failed ({out.returncode}):\n{out.stderr[-4000:]}")
                 r: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
                 r["lag_p99_ms"] = lag_p99_ms(before, lag_histogram(port))
                 runs.append(r)

@@ -1,6 +1,6 @@
 """Scenario 5 of the performance issue: a long queue moving at 20 chats a second.
 
-`python -m bench.queue [--quick]`: fills the queue of a Sportello process on SQLite with
+`python -m bench.long_queue [--quick]`: fills the queue of a Sportello process on SQLite with
 waiting visitors (through the queue service, as a handoff does), starts the server, and from a
 separate load process (bench/load_queue.py) holds every visitor's socket open while operators
 accept offers at 20 chats/s and end each chat shortly after. Reports whether every waiting visitor
@@ -123,7 +123,7 @@ def main() -> None:
         "## Long queue: position updates while operators take 20 chats a second",
         "",
         f"Taken {now_stamp()} on {machine()}. Command: `make bench-queue` "
-        f"(`python -m bench.queue{' --quick' if args.quick else ''}`); Sportello on SQLite, one process "
+        f"(`python -m bench.long_queue{' --quick' if args.quick else ''}`); Sportello on SQLite, one process "
         "with its ticker; the load runs in a separate process on 127.0.0.1.",
         "",
         f"{args.visitors} visitors wait in the queue with their widget sockets open; {args.operators} operators "
