@@ -225,6 +225,7 @@ async def test_keyboard_only_contact_form_in_english(browser: Any, live: ThreadS
     await expect(phone).to_be_focused()
     await expect(phone).to_have_attribute("aria-describedby", "sp-c-phone-hint sp-c-phone-err")
     await expect(phone).to_have_value("02 1234 5678")
+    await screenshot(page, "widget-contact-form-en")
     await page.keyboard.press("Control+a")
     await page.keyboard.type("+39 333 123 4567")
     await page.keyboard.press("Enter")  # Enter in a field submits the form
@@ -363,3 +364,31 @@ async def test_queue_timeout_keep_waiting_then_leave_a_contact(browser: Any, liv
     assert not errors, errors
     await ctx.close()
 
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_typed_contact_in_the_chat_ends_with_the_same_confirmation(page: Any, live: ThreadServer) -> None:
+    """Putting the form away leaves the chat dialogue, whose last answer brings the ticket card."""
+    widget = Widget(page, live)
+    await widget.goto("/")
+    await widget.open()
+    await widget.send(ASK)
+    form = widget.cards.locator("form.contact")
+    await expect(form).to_be_visible(timeout=15_000)
+    await form.get_by_role("button", name="Preferisco scrivere in chat").click()
+    await expect(form).to_have_count(0)
+    await expect(widget.input).to_be_focused()
+    reopen = widget.cards.get_by_role("button", name="Lascia un recapito con il modulo")
+    await expect(reopen).to_be_visible()
+
+    menu = widget.messages("system", "Come preferisci essere ricontattato?")
+    await menu.get_by_role("button", name="Email").click()
+    await expect(widget.messages("system", "scrivi il tuo indirizzo email")).to_have_count(1)
+    await widget.send("anna@esempio.it")
+    await expect(widget.messages("system", "Acconsenti a essere ricontattato")).to_have_count(1)
+    await widget.send("sì")
+    ticket_card = widget.cards.locator(".card.ticket")
+    await expect(ticket_card).to_contain_text("Email · anna@esempio.it")
+    number = (await ticket_card.locator(".ticket-no").inner_text()).strip()
+    await expect(widget.messages("system", f"Abbiamo aperto la richiesta {number}")).to_have_count(1)
+    await expect(reopen).to_have_count(0)
