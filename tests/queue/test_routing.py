@@ -69,7 +69,8 @@ async def test_best_operator_accept_once_and_capacity(client: httpx.AsyncClient)
     third = await handoff(client)
     assert await offered_to(rt, second) == busy
     assert await offered_to(rt, third) is None  # Nina is at max_chats=2; Olly speaks no Italian
-    assert (await status_of(client, third))["queue"] == {"position": 1, "estimated_wait_seconds": (await status_of(client, third))["queue"]["estimated_wait_seconds"]}  # type: ignore[index]
+    queue = (await status_of(client, third))["queue"]
+    assert queue == {"position": 1, "estimated_wait_seconds": queue["estimated_wait_seconds"], "wait_timed_out": False}  # type: ignore[index]
     english_conv = await handoff(client, "en")
     assert await offered_to(rt, english_conv) == english
 
@@ -110,6 +111,7 @@ async def test_timeouts_fire_once(client: httpx.AsyncClient) -> None:
     live = await handoff(client)
     waiting = await handoff(client, "en")
     assert (await client.post(f"/api/v1/conversations/{live['id']}/accept", headers=bearer(token))).status_code == 200
+    assert (await status_of(client, waiting))["queue"]["wait_timed_out"] is False
 
     sub = rt.bus.subscribe("supervisors")
     await client.post(f"/api/v1/conversations/{live['id']}/messages", json={"body": "ci siete?"}, headers=auth(live["token"]))
@@ -120,7 +122,10 @@ async def test_timeouts_fire_once(client: httpx.AsyncClient) -> None:
     msgs = (await client.get(f"/api/v1/conversations/{waiting['id']}/messages", headers=auth(waiting["token"]))).json()
     assert [m["metadata"].get("kind") for m in msgs].count("queue.wait_timeout") == 1
     assert "keep waiting" in msgs[-1]["body"]
+    # The question stays open for a widget that reloads until the visitor answers it.
+    assert (await status_of(client, waiting))["queue"]["wait_timed_out"] is True
     assert (await client.post(f"/api/v1/conversations/{waiting['id']}/queue/keep-waiting", headers=auth(waiting["token"]))).status_code == 204
+    assert (await status_of(client, waiting))["queue"]["wait_timed_out"] is False
     await ticker.tick(rt, now=start + timedelta(minutes=12, seconds=30))
     msgs = (await client.get(f"/api/v1/conversations/{waiting['id']}/messages", headers=auth(waiting["token"]))).json()
     assert [m["metadata"].get("kind") for m in msgs].count("queue.wait_timeout") == 2

@@ -80,6 +80,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", f"{C}/queue/leave"): visitor_only(),
     ("POST", f"{C}/rating"): visitor_only(),
     ("POST", f"{C}/contact"): visitor_only(),
+    ("GET", f"{C}/contact"): visitor_only(),
     # Operator session.
     ("POST", "/api/v1/auth/login"): public(),
     ("POST", "/api/v1/auth/logout"): staff(),

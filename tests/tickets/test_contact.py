@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -223,3 +224,62 @@ async def test_form_from_the_assistant_and_customer_reply_reaches_the_ticket(
     assert ticket["status"] == "in_progress"
     found = (await client.get("/api/v1/tickets", params={"q": "order number 1234"}, headers=headers)).json()
     assert [t["number"] for t in found["items"]] == [number]
+
+
+async def test_form_options_and_the_confirmation_the_widget_shows(client: httpx.AsyncClient) -> None:
+    """`GET …/contact` offers the call-back slots; the answer and the chat message carry the ticket."""
+    freeze(client, FRIDAY_1755)
+    conv_id, token = await awaiting_contact(client, "it")
+    url = f"/api/v1/conversations/{conv_id}/contact"
+    options = await client.get(url, headers=auth(token))
+    assert options.status_code == 200, options.text
+    body = options.json()
+    assert body["methods"] == ["email", "whatsapp", "sms", "phone"]
+    assert body["time_zone"] == "Europe/Rome"
+    # Friday 17:55: the first whole hour at least an hour ahead inside business hours is Saturday 09:00.
+    slots = [datetime.fromisoformat(s) for s in body["callback_slots"]]
+    assert slots[0] == rome(2025, 11, 29, 9, 0) and len(slots) == 4
+    assert all(b - a >= timedelta(hours=2) for a, b in pairwise(slots))
+    other = await open_conversation(client, language="it")
+    assert (await client.get(url, headers=auth(other["token"]))).status_code == 404
+
+    # The widget in English: field errors and the confirmation follow its language.
+    bad = await client.post(
+        url, json={"method": "sms", "phone": "02 1234 5678", "consent": True, "language": "en"},
+        headers=auth(token),
+    )
+    assert bad.status_code == 422
+    assert "landline" in bad.json()["fields"]["phone"]
+    assert bad.json()["message"] == "Please check the highlighted fields."
+    unknown = await client.post(url, json={"method": "sms", "consent": True, "language": "de"}, headers=auth(token))
+    assert unknown.status_code == 422 and "language" in unknown.json()["message"]
+
+    ok = await client.post(
+        url, json={"method": "sms", "phone": "333 123 4567", "consent": True, "language": "en"},
+        headers=auth(token),
+    )
+    assert ok.status_code == 201, ok.text
+    accepted = ok.json()
+    assert accepted["contact_method"] == "sms" and accepted["contact"] == "+393331234567"
+    assert accepted["confirmation_via"] == "sms" and accepted["time_zone"] == "Europe/Rome"
+    assert accepted["message"].startswith("Thank you!")
+    messages = (await client.get(f"/api/v1/conversations/{conv_id}/messages", headers=auth(token))).json()
+    done = [m for m in messages if m["metadata"].get("kind") == "contact.done"]
+    assert len(done) == 1 and done[0]["body"] == accepted["message"]
+    meta = done[0]["metadata"]
+    assert meta["ticket_number"] == accepted["ticket_number"]
+    assert datetime.fromisoformat(meta["expected_answer_at"]) == datetime.fromisoformat(accepted["expected_answer_at"])
+    assert (meta["contact_method"], meta["contact"], meta["confirmation_via"]) == ("sms", "+393331234567", "sms")
+
+
+async def test_chat_typed_confirmation_carries_the_ticket_too(client: httpx.AsyncClient) -> None:
+    """The chat dialogue's last message has the same fields, so the widget shows the same card."""
+    freeze(client, FRIDAY_1755)
+    conv_id, token = await awaiting_contact(client, "it")
+    await say(client, conv_id, token, "1")
+    await say(client, conv_id, token, "anna@example.com")
+    done = await say(client, conv_id, token, "sì")
+    meta = done["metadata"]
+    assert meta["kind"] == "contact.done" and meta["ticket_number"] in done["body"]
+    assert (meta["contact_method"], meta["contact"], meta["confirmation_via"]) == ("email", "anna@example.com", "email")
+    assert meta["time_zone"] == "Europe/Rome" and meta["expected_answer_at"]

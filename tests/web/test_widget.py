@@ -225,6 +225,8 @@ async def test_usable_at_360_pixels(browser: Any, live: ThreadServer) -> None:
         await widget.open()
         await widget.send("Il parcheggio è gratuito? Arriviamo in camper con due bambini piccoli.")
         await expect(widget.messages("visitor")).to_have_attribute("data-state", "sent")
+        # The panel's 180 ms slide-in may still be running when the echo comes back that fast.
+        await page.evaluate("() => document.querySelector('sportello-widget').shadowRoot.getAnimations().forEach(a => a.finish())")
         box = await widget.panel.bounding_box()
         assert box is not None and box["x"] == 0 and box["width"] == 360 and box["height"] == 740
         overflow = await page.evaluate(

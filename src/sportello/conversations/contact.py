@@ -31,6 +31,7 @@ from sportello.conversations import service as conversations
 from sportello.conversations.models import Conversation, ConversationStatus, Message, Sender
 from sportello.errors import Conflict
 from sportello.notifications.links import REOPEN_HOOKS
+from sportello.notifications.service import customer_channel
 from sportello.runtime import Runtime
 from sportello.sla import service as sla
 from sportello.tickets import service as tickets
@@ -326,10 +327,10 @@ class Dialogue:
     def lang(self) -> str:
         return self.conv.language
 
-    async def reply(self, *parts: str, quick: bool = False) -> None:
+    async def reply(self, *parts: str, quick: bool = False, **meta: Any) -> None:
         await _post(
             self.session, self.conv, "\n".join(p for p in parts if p),
-            kind=f"contact.{self.req.step}", quick=quick, reply_to=self.message_id,
+            kind=f"contact.{self.req.step}", quick=quick, reply_to=self.message_id, **meta,
         )
 
     async def step(self, text: str) -> None:
@@ -469,7 +470,7 @@ class Dialogue:
             self.req.consent_at = self.now
             self.req.consent_text = f"{question}\n> {text.strip()}"
             result = await open_ticket(self.rt, self.session, self.conv, self.req, self.now)
-            await self.reply(result.message)
+            await self.reply(result.message, **result.meta())
         elif normal in _NO or normal.split(" ")[0] in _NO - {"n"}:
             _reset(self.req, self.now, self.req.reason)
             await self.reply(say("consent_refused", self.lang), say("menu", self.lang), quick=True)
@@ -553,6 +554,21 @@ class ContactResult:
     expected_answer_at: datetime
     expected_answer_text: str
     message: str
+    contact_method: str
+    contact: str
+    confirmation_via: str | None
+    time_zone: str
+
+    def meta(self) -> dict[str, Any]:
+        """What the widget's ticket confirmation shows, stored on the chat's confirmation message."""
+        return {
+            "ticket_number": self.ticket.number,
+            "expected_answer_at": self.expected_answer_at.isoformat(),
+            "contact_method": self.contact_method,
+            "contact": self.contact,
+            "confirmation_via": self.confirmation_via,
+            "time_zone": self.time_zone,
+        }
 
 
 async def open_ticket(
@@ -592,7 +608,14 @@ async def open_ticket(
         how = say(f"how_{req.method}", lang, email=req.email, phone=req.phone)
         promise = say("promise_written", lang, how=how, when=when)
     message = say("done", lang, number=ticket.number, promise=promise)
-    return ContactResult(ticket, expected, when, message)
+    method = str(req.method)
+    # The ticket-opened notice (with its reopen link) goes where the notifications will send it.
+    via = customer_channel(method, req.email, req.phone)
+    return ContactResult(
+        ticket, expected, when, message, contact_method=method,
+        contact=(req.email if method == M.EMAIL else req.phone) or "",
+        confirmation_via=via[0] if via else None, time_zone=calendar.zone.key,
+    )
 
 
 class ContactFieldErrors(Exception):
@@ -611,6 +634,7 @@ class ContactForm:
     phone: str | None
     callback_slot: str | None
     consent: bool
+    language: str | None = None
 
 
 def check_form(
@@ -674,6 +698,9 @@ async def submit_contact(
     config = sla.sla_config(rt.settings)
     async with rt.db.scope() as session:
         conv = await conversations.get_for_visitor(session, conversation_id, token)
+        if form.language:
+            # The visitor's own choice in the widget, as the assistant's detection would set it.
+            conv.language = form.language
         lang = conv.language
         email, phone, slot = check_form(
             form, config.calendar, now, lang, rt.settings.callback_horizon_days
@@ -696,5 +723,27 @@ async def submit_contact(
         req.consent_at = now
         req.consent_text = "widget form: consent=true"
         result = await open_ticket(rt, session, conv, req, now)
-        await _post(session, conv, result.message, kind="contact.done")
+        await _post(session, conv, result.message, kind="contact.done", **result.meta())
     return result
+
+
+@dataclass(frozen=True)
+class ContactOptions:
+    methods: tuple[str, ...]
+    callback_slots: list[datetime]
+    time_zone: str
+
+
+async def contact_options(
+    rt: Runtime, conversation_id: uuid.UUID | str, token: str | None
+) -> ContactOptions:
+    """What the widget's form offers: the contact methods and the call-back slots from now."""
+    now = clock(rt)
+    calendar = sla.sla_config(rt.settings).calendar
+    async with rt.db.scope() as session:
+        await conversations.get_for_visitor(session, conversation_id, token)
+    return ContactOptions(
+        methods=tuple(m.value for m in COLLECTABLE),
+        callback_slots=offer_slots(calendar, now),
+        time_zone=calendar.zone.key,
+    )

@@ -45,6 +45,11 @@ class ConversationCreate(BaseModel):
 class QueueStatus(BaseModel):
     position: int
     estimated_wait_seconds: int | None
+    wait_timed_out: bool = Field(
+        default=False,
+        description="The queue-wait time-out fired: the visitor is asked to keep waiting "
+        "(`POST …/queue/keep-waiting`) or leave a contact (`POST …/queue/leave`).",
+    )
 
 
 class OperatorName(BaseModel):

@@ -332,19 +332,24 @@ async def current_entry(session: AsyncSession, conversation_id: uuid.UUID) -> Qu
 
 async def queue_view(
     session: AsyncSession, settings: Settings, conv: Conversation, *, now: datetime | None = None
-) -> dict[str, int | None] | None:
-    """{"position", "estimated_wait_seconds"} while the visitor waits for an operator, else None."""
+) -> dict[str, int | bool | None] | None:
+    """{"position", "estimated_wait_seconds", "wait_timed_out"} while the visitor waits, else None.
+
+    `wait_timed_out`: the wait time-out fired and the visitor has not yet chosen to keep
+    waiting or leave a contact (the ticker clears the entry's wait deadline when it asks).
+    """
     now = now or utc_now()
     if conv.status == S.ASSIGNED.value:
         capacity = await measure_capacity(session, settings, now)
-        return {"position": 1, "estimated_wait_seconds": round_estimate(capacity.accept)}
+        return {"position": 1, "estimated_wait_seconds": round_estimate(capacity.accept), "wait_timed_out": False}
     if conv.status != S.QUEUED.value:
         return None
     entry = await current_entry(session, conv.id)
     if entry is None:
         return None
     position, wait = await _position_of(session, settings, entry.id, now)
-    return {"position": position, "estimated_wait_seconds": wait}
+    timed_out = entry.state == EntryState.WAITING.value and entry.wait_deadline_at is None
+    return {"position": position, "estimated_wait_seconds": wait, "wait_timed_out": timed_out}
 
 
 async def operator_view(session: AsyncSession, conv: Conversation) -> dict[str, str] | None:

@@ -21,6 +21,7 @@ from sportello.tickets.contactinfo import (
 )
 from sportello.tickets.schemas import (
     ContactAccepted,
+    ContactOptionsRead,
     ContactRejected,
     ContactSubmit,
     HistoryEntry,
@@ -316,7 +317,7 @@ async def submit_contact(
     """
     form = contact.ContactForm(
         method=data.method.strip().lower(), email=data.email, phone=data.phone,
-        callback_slot=data.callback_slot, consent=data.consent,
+        callback_slot=data.callback_slot, consent=data.consent, language=data.language,
     )
     try:
         result = await contact.submit_contact(rt, conversation_id, token, form)
@@ -333,4 +334,21 @@ async def submit_contact(
         expected_answer_at=result.expected_answer_at,
         expected_answer_text=result.expected_answer_text,
         message=result.message,
+        contact_method=result.contact_method,
+        contact=result.contact,
+        confirmation_via=result.confirmation_via,
+        time_zone=result.time_zone,
+    )
+
+
+@contact_router.get(
+    "/{conversation_id}/contact",
+    response_model=ContactOptionsRead,
+    responses={404: {"description": "Unknown conversation or wrong token (never says which)."}},
+)
+async def contact_form_options(rt: RuntimeDep, conversation_id: str, token: BearerToken) -> ContactOptionsRead:
+    """What the widget's contact form offers (visitor token): methods and call-back slots."""
+    options = await contact.contact_options(rt, conversation_id, token)
+    return ContactOptionsRead(
+        methods=list(options.methods), callback_slots=options.callback_slots, time_zone=options.time_zone
     )

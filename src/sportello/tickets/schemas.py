@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sportello.config import get_settings
+
 Status = Literal["open", "in_progress", "waiting_user", "resolved", "closed"]
 PriorityName = Literal["low", "medium", "high", "urgent"]
 Method = Literal["email", "whatsapp", "sms", "phone", "chat"]
@@ -198,13 +200,48 @@ class ContactSubmit(BaseModel):
         examples=["2025-12-01T10:00:00+01:00"],
     )
     consent: bool = Field(description="The customer agrees to be contacted this way; must be true.")
+    language: str | None = Field(
+        default=None,
+        description="The visitor's language in the widget (`it`, `en`): the language of the "
+        "field errors and the confirmation, and from now on the conversation's. Default: unchanged.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        lang = value.strip().lower()[:2]
+        allowed = get_settings().languages
+        if lang not in allowed:
+            raise ValueError(f"language must be one of {', '.join(allowed)}")
+        return lang
 
 
 class ContactAccepted(BaseModel):
     ticket_number: str = Field(examples=["LDN-000123"])
-    expected_answer_at: datetime = Field(description="The first-response due time of the SLA.")
+    expected_answer_at: datetime = Field(
+        description="The first-response due time of the SLA (on the business calendar), or the "
+        "agreed call-back time for `phone`."
+    )
     expected_answer_text: str = Field(description="The same, as told to the visitor.")
     message: str = Field(description="The confirmation posted in the chat.")
+    contact_method: str = Field(description="`email`, `whatsapp`, `sms` or `phone`.")
+    contact: str = Field(description="The email address, or the phone number in E.164.")
+    confirmation_via: str | None = Field(
+        description="Where the ticket-opened notice with the reopen link goes (`email`, `sms`, "
+        "`whatsapp`), or null when there is no such channel."
+    )
+    time_zone: str = Field(description="The business time zone, to show `expected_answer_at` in.")
+
+
+class ContactOptionsRead(BaseModel):
+    methods: list[str] = Field(description="Contact methods the form may offer.", examples=[["email", "whatsapp", "sms", "phone"]])
+    callback_slots: list[datetime] = Field(
+        description="Call-back times to offer for `phone`: whole hours inside business hours, from "
+        "an hour from now, in the business time zone (empty: do not offer a call back)."
+    )
+    time_zone: str = Field(description="The business time zone.", examples=["Europe/Rome"])
 
 
 class ContactRejected(BaseModel):

@@ -42,7 +42,24 @@
       newChat: "Nuova conversazione", gone: "Questa conversazione non è più disponibile. Puoi iniziarne una nuova.",
       resumeFailed: "Il link per riprendere la conversazione non è valido o è scaduto.",
       tooLong: "Il messaggio è troppo lungo: massimo {n} caratteri.",
-      unread: "{n} nuovi messaggi", log: "Messaggi della conversazione"
+      unread: "{n} nuovi messaggi", log: "Messaggi della conversazione",
+      cTitle: "Lasciaci un recapito", cHow: "Come preferisci essere ricontattato?",
+      email: "Email", whatsapp: "WhatsApp", sms: "SMS", phone: "Telefonata",
+      cEmail: "Indirizzo email", cMobile: "Numero di cellulare", cPhone: "Numero di telefono",
+      cPhoneHint: "Con il prefisso internazionale se non è italiano, per esempio +44…",
+      cSlot: "Quando ti chiamiamo?",
+      cConsent: "Acconsento a essere ricontattato per questa richiesta e al trattamento del recapito a questo scopo.",
+      cSend: "Invia richiesta", cLater: "Preferisco scrivere in chat", cForm: "Lascia un recapito con il modulo",
+      cFailed: "Non siamo riusciti a inviare la richiesta: controlla la connessione e riprova. I dati inseriti sono ancora qui.",
+      cCheck: "Controlla i campi evidenziati.",
+      tNumber: "Numero della richiesta", tAnswer: "Risposta prevista entro", tCall: "Ti chiameremo",
+      tVia: "Ti ricontatteremo", via_email: "via email", via_sms: "via SMS", via_whatsapp: "su WhatsApp",
+      tStays: "La conversazione resta qui: se ci scrivi ancora, aggiungiamo il messaggio alla richiesta.",
+      tLink: "Ti mandiamo la conferma anche {via}, con un link per riprendere questa conversazione da qualsiasi dispositivo.",
+      tOk: "Ho capito",
+      wTitle: "Vuoi continuare ad aspettare?",
+      wText: "Gli operatori sono ancora tutti occupati. Puoi restare in coda oppure lasciarci un recapito: ti ricontatteremo noi.",
+      wKeep: "Continua ad aspettare", wLeave: "Lascia un recapito", wFailed: "Non è stato possibile: riprova."
     },
     en: {
       open: "Open the support chat", close: "Close the chat", title: "Support",
@@ -68,7 +85,24 @@
       newChat: "New conversation", gone: "This conversation is no longer available. You can start a new one.",
       resumeFailed: "The link to resume the conversation is not valid or has expired.",
       tooLong: "The message is too long: at most {n} characters.",
-      unread: "{n} new messages", log: "Conversation messages"
+      unread: "{n} new messages", log: "Conversation messages",
+      cTitle: "Leave us a contact", cHow: "How would you like us to contact you?",
+      email: "Email", whatsapp: "WhatsApp", sms: "SMS", phone: "Phone call",
+      cEmail: "Email address", cMobile: "Mobile number", cPhone: "Phone number",
+      cPhoneHint: "With the country code if not Italian, for example +44…",
+      cSlot: "When should we call you?",
+      cConsent: "I agree to be contacted about this request, and to you keeping this contact for that purpose.",
+      cSend: "Send request", cLater: "I would rather type in the chat", cForm: "Leave a contact with the form",
+      cFailed: "We could not send your request: check your connection and try again. What you typed is still here.",
+      cCheck: "Please check the highlighted fields.",
+      tNumber: "Request number", tAnswer: "Expected answer by", tCall: "We will call you",
+      tVia: "We will contact you", via_email: "by email", via_sms: "by SMS", via_whatsapp: "on WhatsApp",
+      tStays: "This conversation stays here: anything else you write is added to your request.",
+      tLink: "We are also sending you the confirmation {via}, with a link to pick up this conversation on any device.",
+      tOk: "Got it",
+      wTitle: "Keep waiting?",
+      wText: "Our agents are all still busy. You can stay in the queue, or leave us a contact and we will get back to you.",
+      wKeep: "Keep waiting", wLeave: "Leave a contact", wFailed: "That did not work: please try again."
     }
   };
   var HANDOFF_ACTIONS = { handoff: 1, operator: 1, human: 1, talk_to_person: 1, request_operator: 1 };
@@ -91,6 +125,9 @@
     lastSeq: saved.lastSeq || 0,
     seenSeq: saved.seenSeq || 0,
     rated: saved.rated || null,
+    ticketSeen: saved.ticketSeen || null,
+    ticket: null,
+    waitChoice: false,
     outbox: Array.isArray(saved.outbox) ? saved.outbox : [],
     chosenLang: pickLang(saved.lang),
     open: !!tabState.open,
@@ -106,7 +143,7 @@
     try {
       window.localStorage.setItem(KEY, JSON.stringify({
         id: S.conv && S.conv.id, token: S.conv && S.conv.token, lastSeq: S.lastSeq, seenSeq: S.seenSeq,
-        rated: S.rated, outbox: S.outbox, lang: S.chosenLang
+        rated: S.rated, ticketSeen: S.ticketSeen, outbox: S.outbox, lang: S.chosenLang
       }));
       window.sessionStorage.setItem(KEY, JSON.stringify({ open: S.open }));
     } catch (e) { /* storage blocked: the conversation lasts as long as the page */ }
@@ -168,6 +205,7 @@
   var ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-4.5 3.6A.6.6 0 0 1 3.5 21V18H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.2a1.3 1.3 0 1 0 0 2.6 1.3 1.3 0 0 0 0-2.6zm5 0a1.3 1.3 0 1 0 0 2.6 1.3 1.3 0 0 0 0-2.6zm5 0a1.3 1.3 0 1 0 0 2.6 1.3 1.3 0 0 0 0-2.6z";
   var ICON_CLOSE = "M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 0 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z";
   var ICON_SEND = "M3.4 20.4 21.3 12.8a.9.9 0 0 0 0-1.6L3.4 3.6a.9.9 0 0 0-1.2 1.1L4.6 11 13 12l-8.4 1-2.4 6.3a.9.9 0 0 0 1.2 1.1z";
+  var ICON_CHECK = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm-1.2 14.2-4-4 1.4-1.4 2.6 2.6 5.6-5.6 1.4 1.4z";
   var ICON_CLOCK = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 10.4 3.2 1.9a1 1 0 1 1-1 1.7l-3.7-2.2A1 1 0 0 1 11 13V7a1 1 0 1 1 2 0z";
 
   function linkify(text) {
@@ -185,10 +223,12 @@
     var d = iso ? new Date(iso) : new Date();
     return isNaN(d) ? "" : new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(d);
   }
-  function fmtWhen(iso) {
-    var d = new Date(iso);
+  /** A date and time for the visitor; in `zone` (the business's) when given, as the server words it. */
+  function fmtWhen(iso, zone) {
+    var d = new Date(iso), o = { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" };
     if (isNaN(d)) return String(iso);
-    return new Intl.DateTimeFormat(lang, { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" }).format(d);
+    try { if (zone) o.timeZone = zone; return new Intl.DateTimeFormat(lang, o).format(d); } catch (e) { delete o.timeZone; }
+    return new Intl.DateTimeFormat(lang, o).format(d);
   }
   function fmtWait(seconds) {
     if (seconds == null || isNaN(seconds)) return "";
@@ -229,7 +269,7 @@ p,h2,fieldset,legend{margin:0;padding:0;border:0}
 .panel{position:fixed;bottom:92px;right:20px;width:380px;height:620px;max-height:calc(100vh - 112px);background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(16,24,40,.3),0 2px 8px rgba(16,24,40,.14);display:flex;flex-direction:column;overflow:hidden;animation:sp-in .18s ease-out}
 .left .panel{right:auto;left:20px}
 @keyframes sp-in{from{opacity:0;transform:translateY(12px)}to{opacity:1;transform:none}}
-@media (max-width:480px){.panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0}.open .launcher{display:none}}
+@media (max-width:480px){.panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0}.open .launcher{display:none}.form-open .composer{display:none}.form-open .cards{max-height:74%}}
 @media (prefers-reduced-motion:reduce){.panel,.launcher,.dots i{animation:none!important;transition:none!important}}
 .head{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 16px;background:var(--accent);color:var(--on-accent)}
 .avatar{flex:none;width:38px;height:38px;border-radius:50%;display:flex;align-items:center;justify-content:center;background:rgba(255,255,255,.18);box-shadow:inset 0 0 0 1px rgba(255,255,255,.35)}
@@ -272,7 +312,7 @@ p,h2,fieldset,legend{margin:0;padding:0;border:0}
 .dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}
 @keyframes sp-b{0%,60%,100%{transform:none;opacity:.5}30%{transform:translateY(-3px);opacity:1}}
 .cards:empty{display:none}
-.cards{padding:10px 12px;background:var(--bg);border-top:1px solid var(--line)}
+.cards{flex:none;max-height:64%;overflow-y:auto;overscroll-behavior:contain;padding:10px 12px;background:var(--bg);border-top:1px solid var(--line)}
 .card{background:#fff;border:1px solid var(--line);border-radius:12px;padding:14px;display:flex;flex-direction:column;gap:10px}
 legend{font-weight:700;font-size:15px;margin-bottom:6px}
 .stars{display:flex;gap:2px}
@@ -294,6 +334,25 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
 .composer .field-error{flex-basis:100%;padding:0 8px}
 .send{flex:none;width:42px;height:42px;border-radius:50%;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center}
 .send:hover{filter:brightness(1.08)}
+.card h3:focus{outline:none}
+.card h3{margin:0;font-size:16px;font-weight:700;line-height:1.3;display:flex;align-items:center;gap:8px}
+.card h3 svg{color:#17663f;flex:none}
+.field input,.field select{font-weight:400;font-size:15px;min-height:42px;border:1px solid #8a939d;border-radius:8px;padding:8px 10px;background:#fff;color:var(--ink);width:100%}
+.field input:focus-visible,.field select:focus-visible{outline-width:2px;outline-offset:0;border-color:var(--accent-text)}
+.hint,.note{font-weight:400;font-size:13px;color:var(--muted)}
+[aria-invalid=true]{border-color:#b3141c!important;box-shadow:0 0 0 1px #b3141c}
+.opts{display:grid;grid-template-columns:1fr 1fr;gap:6px}
+.opt{display:flex;align-items:center;gap:8px;min-height:40px;padding:4px 10px;border:1.5px solid #c4cad1;border-radius:10px;font-weight:600;font-size:14px;cursor:pointer;background:#fff}
+.opt:has(:checked){border-color:var(--accent-text);box-shadow:inset 0 0 0 1px var(--accent-text)}
+.opt input,.check input{flex:none;width:18px;height:18px;margin:0;accent-color:var(--accent-text)}
+.check{flex-direction:row;flex-wrap:wrap;align-items:flex-start;gap:8px;font-weight:400;font-size:13.5px}
+.check input{margin-top:2px}
+.check label{flex:1 1 200px}
+.check .field-error{flex-basis:100%}
+.facts{margin:0}
+.facts dt{font-size:12.5px;color:var(--muted);font-weight:600}
+.facts dd{margin:0 0 6px;overflow-wrap:anywhere}
+.ticket-no{font-size:20px;font-weight:800;letter-spacing:.5px;white-space:nowrap}
 `;
   if (shadow.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
     var sheet = new CSSStyleSheet();
@@ -565,7 +624,7 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
 
   /* ---- the connection: REST to create/verify, one WebSocket with replay and backoff ---- */
   var ws = null, ready = false, attempts = 0, retryTimer = null, pingTimer = null, pongTimer = null, creating = false;
-  var conn = "idle";
+  var conn = "idle", statusGen = 0;
 
   function api(method, path, body, token) {
     var headers = { "Content-Type": "application/json" };
@@ -612,10 +671,19 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
 
   function refreshStatus() {
     if (!S.conv) return;
-    var id = S.conv.id;
+    var id = S.conv.id, gen = statusGen;
     api("GET", "/" + encodeURIComponent(id)).then(function (r) {
       if (r.status === 404) return conversationGone();
-      return r.ok && r.json().then(function (c) { if (S.conv && S.conv.id === id) setStatus(c.status); });
+      return r.ok && r.json().then(function (c) {
+        // A status frame that arrived meanwhile is newer than this answer.
+        if (!S.conv || S.conv.id !== id || gen !== statusGen) return;
+        setStatus(c.status);
+        if (c.status !== "queued" || !c.queue) return;
+        S.queue = { position: c.queue.position, wait: c.queue.estimated_wait_seconds };
+        S.waitChoice = !!c.queue.wait_timed_out;
+        renderQueue();
+        syncCards(focusInWidget());
+      });
     }).catch(function () { /* the socket's retry loop covers a network failure */ });
   }
 
@@ -688,7 +756,7 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
   function resetConversation() {
     S.conv = null; S.status = null; S.operator = null; S.queue = null; S.hadOperator = false;
     S.lastSeq = S.seenSeq = S.renderedSeq = 0; S.rated = null;
-    S.outbox = [];
+    S.outbox = []; S.ticket = null; S.waitChoice = false; C = newContact();
     Array.prototype.forEach.call(ui.log.querySelectorAll(".msg:not(.welcome)"), function (el) { el.remove(); });
     save();
     closeCards();
@@ -718,6 +786,7 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
       var meta = m.metadata || {};
       if ((m.sender === "operator" || m.sender === "system") && operatorName(meta)) S.operator = operatorName(meta);
       if (m.sender === "operator") S.hadOperator = true;
+      if (meta.kind === "contact.done" && meta.ticket_number) S.ticket = meta;
       if (S.operator) renderStatus();
       if (m.sender !== "visitor") hideTyping(m.sender);
       renderServerMessage(m);
@@ -725,6 +794,7 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
       else if (m.sender !== "visitor" && m.seq > S.seenSeq) S.unread++;
       renderBadge();
       save();
+      if (S.ticket === meta) syncCards(focusInWidget());
     },
     ready: function () {
       ready = true;
@@ -739,7 +809,8 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     pong: function () { /* any frame proves the socket alive */ },
     typing: function (f) { if (f.operator_name) S.operator = f.operator_name; showTyping(f.sender); },
     "rating.requested": function () { S.hadOperator = true; if (!card) openRating(); },
-    "conversation.status_changed": function (f) { setStatus(f.status); },
+    "conversation.status_changed": function (f) { statusGen++; setStatus(f.status); },
+    "queue.wait_timeout": function () { S.waitChoice = true; syncCards(focusInWidget()); },
     "queue.position_changed": function (f) {
       S.queue = { position: f.position, wait: f.estimated_wait_seconds };
       renderQueue();
@@ -777,9 +848,9 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
   /* ---- status, queue, typing, connection ---- */
   function setStatus(status) {
     if (!status) return;
-    var was = S.status;
+    var was = S.status, focus = focusInWidget();
     S.status = status;
-    if (status !== "queued") S.queue = null;
+    if (status !== "queued") { S.queue = null; S.waitChoice = false; }
     if (status !== "live" && status !== "assigned") S.joined = false;
     renderStatus();
     renderQueue();
@@ -788,6 +859,8 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     // Only a chat with a person is rated; the server asks with rating.requested too.
     if (status === "closed" && was !== "closed") { hideTyping(); if (S.hadOperator) openRating(); }
     if (status !== "closed" && was === "closed") closeCards();
+    if (status === "awaiting_contact" && was !== status) C.later = false;
+    syncCards(focus && was !== status);
   }
 
   function renderStatus() {
@@ -852,7 +925,7 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     ui.launcher.setAttribute("aria-label", (S.open ? t("close") : t("open")) + (n ? " (" + t("unread", { n: n }) + ")" : ""));
   }
 
-  /* ---- cards above the composer: the rating now, the contact form later ---- */
+  /* ---- cards above the composer: queue choice, contact form, ticket confirmation, rating ---- */
   var card = null;
   function showCard(build) {
     closeCards();
@@ -860,24 +933,249 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     rerenderCards();
   }
   function rerenderCards() {
+    var stick = nearBottom();
+    root.classList.toggle("form-open", !!card && card.build === contactCard);
     ui.cards.textContent = "";
     if (card) ui.cards.appendChild(card.build());
+    if (stick) bottom();  // the log got shorter: keep its newest message in view
   }
-  function closeCards() { card = null; ui.cards.textContent = ""; }
+  function closeCards() { card = null; ui.cards.textContent = ""; root.classList.remove("form-open"); }
 
-  /** A labelled field with inline validation; `check` returns an error sentence or "". */
-  function field(id, label, control, check) {
+  /** The card the conversation's state asks for (the rating card is opened on its own). */
+  function wantedCard() {
+    if (S.status === "queued" && S.waitChoice) return choiceCard;
+    if (S.status === "awaiting_contact") return C.later ? laterCard : contactCard;
+    if (S.status === "ticketed" && S.ticket && S.ticketSeen !== S.ticket.ticket_number) return ticketCard;
+    return null;
+  }
+  /** Show the wanted card; `focus` moves the keyboard focus to it (the visitor is in the widget). */
+  function syncCards(focus) {
+    if (card && card.build === ratingCard) return;
+    var want = wantedCard();
+    if (want !== (card && card.build)) { if (want) showCard(want); else closeCards(); }
+    // On a phone the open form hides the message box: focus there would be lost, so it follows.
+    var hiddenFocus = ui.composer.contains(shadow.activeElement) && !ui.input.getClientRects().length;
+    if (want && (focus || hiddenFocus)) focusCard();
+  }
+  function focusCard() {
+    var el = ui.cards.querySelector("h3") || ui.cards.querySelector("button");
+    if (el) el.focus();
+  }
+  /** A server-driven card may take the focus only from an empty message box or a card going away. */
+  function focusInWidget() {
+    var a = shadow.activeElement;
+    return !!a && S.open && ((a === ui.input && !ui.input.value.trim()) || ui.cards.contains(a));
+  }
+
+  /** A labelled control with its error sentence under it (aria-invalid, aria-describedby). */
+  function field(id, label, control, hint) {
     var err = h("p", { id: id + "-err", class: "field-error", hidden: true });
+    var help = hint ? h("span", { id: id + "-hint", class: "hint", text: hint }) : null;
     control.id = id;
-    var wrap = h("div", { class: "field" }, [h("label", { for: id, text: label }), control, err]);
-    wrap.validate = function () {
-      var msg = check ? check(control.value) : "";
-      err.textContent = msg;
+    var wrap = h("div", { class: "field" }, [h("label", { for: id, text: label }), help, control, err]);
+    wrap.setError = function (msg) {
+      err.textContent = msg || "";
       err.hidden = !msg;
-      if (msg) { control.setAttribute("aria-invalid", "true"); control.setAttribute("aria-describedby", err.id); } else { control.removeAttribute("aria-invalid"); control.removeAttribute("aria-describedby"); }
-      return !msg;
+      var ids = (help ? help.id + " " : "") + (msg ? err.id : "");
+      if (ids.trim()) control.setAttribute("aria-describedby", ids.trim()); else control.removeAttribute("aria-describedby");
+      if (msg) control.setAttribute("aria-invalid", "true"); else control.removeAttribute("aria-invalid");
     };
+    wrap.setError("");
     return wrap;
+  }
+
+  /* The contact form: the server checks every field (POST …/contact) and answers per field. */
+  var C = newContact();
+  function newContact() { return { method: "email", email: "", phone: "", slot: "", consent: false, errors: {}, summary: "", busy: false, later: false, options: null }; }
+  var METHODS = ["email", "whatsapp", "sms", "phone"];
+
+  function loadContactOptions() {
+    if (!S.conv || C.options) return;
+    C.options = { loading: true, methods: METHODS, callback_slots: [] };
+    api("GET", "/" + encodeURIComponent(S.conv.id) + "/contact").then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (o) {
+      C.options = o;
+      if (!C.slot && o.callback_slots.length) C.slot = o.callback_slots[0];
+      if (card && card.build === contactCard) refreshContact();
+    }, function () { C.options = null; /* no call-back slots: the form offers the written channels */ });
+  }
+  function offered() {
+    var o = C.options || { methods: METHODS, callback_slots: [] };
+    return o.methods.filter(function (m) { return METHODS.indexOf(m) >= 0 && (m !== "phone" || o.callback_slots.length); });
+  }
+
+  var cf = {};
+  function contactCard() {
+    loadContactOptions();
+    var opts = h("div", { class: "opts" });
+    METHODS.forEach(function (m) {
+      var input = h("input", { type: "radio", name: "sp-method", value: m, id: "sp-m-" + m, checked: C.method === m,
+        onchange: function () { C.method = m; refreshContact(); } });
+      opts.appendChild(h("label", { class: "opt", "data-method": m }, [input, t(m)]));
+    });
+    var methodErr = h("p", { id: "sp-method-err", class: "field-error", hidden: true });
+    cf.methods = h("fieldset", { class: "field" }, [h("legend", { class: "sr-only", text: t("cHow") }), opts, methodErr]);
+    cf.methods.setError = function (msg) {
+      methodErr.textContent = msg || "";
+      methodErr.hidden = !msg;
+      if (msg) cf.methods.setAttribute("aria-describedby", methodErr.id); else cf.methods.removeAttribute("aria-describedby");
+    };
+    function input(attrs, key) {
+      var el = h("input", attrs);
+      el.value = C[key];
+      el.addEventListener("input", function () { C[key] = el.value; });
+      return el;
+    }
+    cf.email = field("sp-c-email", t("cEmail"), input({ type: "email", autocomplete: "email", inputmode: "email", maxlength: "254", "aria-required": "true" }, "email"));
+    cf.phone = field("sp-c-phone", t("cMobile"), input({ type: "tel", autocomplete: "tel", inputmode: "tel", maxlength: "32", "aria-required": "true" }, "phone"), t("cPhoneHint"));
+    var slot = h("select", { "aria-required": "true", onchange: function () { C.slot = slot.value; } });
+    cf.slot = field("sp-c-slot", t("cSlot"), slot);
+    var consent = h("input", { type: "checkbox", checked: C.consent, onchange: function () { C.consent = consent.checked; } });
+    cf.consent = field("sp-c-consent", t("cConsent"), consent);
+    cf.consent.classList.add("check");
+    cf.consent.insertBefore(consent, cf.consent.firstChild);
+    cf.summary = h("p", { class: "field-error", role: "alert" });
+    cf.submit = h("button", { type: "submit", class: "primary", text: t("cSend") });
+    cf.form = h("form", { class: "card contact", novalidate: true, "aria-labelledby": "sp-contact-title", onsubmit: submitContact }, [
+      h("h3", { id: "sp-contact-title", tabindex: "-1", text: t("cTitle") }),
+      cf.methods, cf.email, cf.phone, cf.slot, cf.consent, cf.summary,
+      h("div", { class: "actions" }, [cf.submit, h("button", { type: "button", class: "secondary", text: t("cLater"),
+        onclick: function () { C.later = true; syncCards(); ui.input.focus(); } })])
+    ]);
+    refreshContact();
+    return cf.form;
+  }
+
+  /** Update the form in place (the focus stays where it is): channels, fields, slots, errors. */
+  function refreshContact() {
+    var methods = offered();
+    if (methods.indexOf(C.method) < 0) C.method = methods[0];
+    Array.prototype.forEach.call(cf.methods.querySelectorAll(".opt"), function (l) {
+      var m = l.getAttribute("data-method");
+      l.hidden = methods.indexOf(m) < 0;
+      l.firstChild.checked = m === C.method;
+    });
+    cf.email.hidden = C.method !== "email";
+    cf.phone.hidden = C.method === "email";
+    cf.phone.querySelector("label").textContent = t(C.method === "phone" ? "cPhone" : "cMobile");
+    cf.slot.hidden = C.method !== "phone";
+    var select = cf.slot.querySelector("select");
+    select.textContent = "";
+    ((C.options && C.options.callback_slots) || []).forEach(function (at) {
+      select.appendChild(h("option", { value: at, selected: at === C.slot, text: fmtWhen(at, C.options.time_zone) }));
+    });
+    var e = C.errors;
+    cf.methods.setError(e.method);
+    cf.email.setError(e.email);
+    cf.phone.setError(e.phone);
+    cf.slot.setError(e.callback_slot);
+    cf.consent.setError(e.consent);
+    cf.summary.textContent = C.summary;
+    cf.summary.hidden = !C.summary;
+    cf.submit.textContent = C.busy ? t("pending") : t("cSend");
+  }
+
+  function submitContact(e) {
+    e.preventDefault();
+    if (C.busy || !S.conv) return;
+    var id = S.conv.id;
+    var body = { method: C.method, consent: C.consent, language: lang };
+    if (C.method === "email") body.email = C.email; else body.phone = C.phone;
+    if (C.method === "phone") body.callback_slot = C.slot || null;
+    C.busy = true;
+    C.summary = "";
+    refreshContact();
+    api("POST", "/" + encodeURIComponent(id) + "/contact", body).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; });
+    }).then(function (res) {
+      C.busy = false;
+      if (!S.conv || S.conv.id !== id) return;
+      if (res.status === 201) {
+        C = newContact();
+        S.ticket = res.body;
+        setStatus("ticketed");
+        return syncCards(true);
+      }
+      if (res.status === 404) return conversationGone();
+      if (res.status === 409) {
+        // Already ticketed (a retry whose answer was lost) or no longer collecting: follow the server.
+        C.later = true;
+        return refreshStatus();
+      }
+      C.errors = res.body.fields || {};
+      C.summary = res.body.fields ? res.body.message || t("cCheck") : res.status === 422 && res.body.message || t("cFailed");
+      afterContactError();
+    }, function () {
+      C.busy = false;
+      C.errors = {};
+      C.summary = t("cFailed");
+      afterContactError();
+    });
+  }
+  function afterContactError() {
+    if (!card || card.build !== contactCard) return;
+    refreshContact();
+    var bad = cf.form.querySelector("[aria-invalid=true]") ||
+      (C.errors.method && cf.methods.querySelector("input:checked")) || cf.submit;
+    bad.focus();
+  }
+
+  function laterCard() {
+    return h("div", { class: "card" }, [h("button", { type: "button", class: "secondary", text: t("cForm"),
+      onclick: function () { C.later = false; syncCards(true); } })]);
+  }
+
+  /* The ticket confirmation: number, promised answer time, channel, and where the chat goes on. */
+  function ticketCard() {
+    var k = S.ticket, m = k.contact_method;
+    var facts = h("dl", { class: "facts" }, [
+      h("dt", { text: t("tNumber") }), h("dd", { class: "ticket-no", text: k.ticket_number }),
+      h("dt", { text: t(m === "phone" ? "tCall" : "tAnswer") }), h("dd", { class: "ticket-when", text: fmtWhen(k.expected_answer_at, k.time_zone) }),
+      h("dt", { text: t("tVia") }), h("dd", { text: (T[lang][m] || m) + " · " + k.contact })
+    ]);
+    return h("section", { class: "card ticket", "aria-labelledby": "sp-ticket-title" }, [
+      h("h3", { id: "sp-ticket-title", tabindex: "-1" }, [svg(ICON_CHECK, 22), t("ticketed")]),
+      facts,
+      h("p", { class: "note", text: t("tStays") }),
+      k.confirmation_via ? h("p", { class: "note", text: t("tLink", { via: t("via_" + k.confirmation_via) }) }) : null,
+      h("div", { class: "actions" }, [h("button", { type: "button", class: "primary", text: t("tOk"), onclick: function () {
+        S.ticketSeen = k.ticket_number;
+        save();
+        syncCards();
+        ui.input.focus();
+      } })])
+    ]);
+  }
+
+  /* The queue-wait time-out: keep waiting (the clock restarts) or leave a contact (the form opens). */
+  var choice = { failed: false };
+  function choiceCard() {
+    function pick(keep) {
+      if (!S.conv) return;
+      var path = "/" + encodeURIComponent(S.conv.id) + (keep ? "/queue/keep-waiting" : "/queue/leave");
+      api("POST", path, keep ? null : { leave_contact: true }).then(function (r) {
+        if (r.status === 404) return conversationGone();
+        if (!r.ok && r.status !== 409) throw new Error("HTTP " + r.status);
+        choice.failed = false;
+        S.waitChoice = false;
+        if (r.status === 409) { refreshStatus(); syncCards(); ui.input.focus(); return; }
+        if (keep) { syncCards(); ui.input.focus(); return; }
+        C = newContact();
+        setStatus("awaiting_contact");
+        syncCards(true);
+      }).catch(function () { choice.failed = true; rerenderCards(); ui.cards.querySelector("button").focus(); });
+    }
+    return h("section", { class: "card choice", "aria-labelledby": "sp-wait-title" }, [
+      h("h3", { id: "sp-wait-title", tabindex: "-1", text: t("wTitle") }),
+      h("p", { class: "note", text: t("wText") }),
+      h("p", { class: "field-error", role: "alert", hidden: !choice.failed, text: choice.failed ? t("wFailed") : "" }),
+      h("div", { class: "actions" }, [
+        h("button", { type: "button", class: "primary", text: t("wKeep"), onclick: function () { pick(true); } }),
+        h("button", { type: "button", class: "secondary", text: t("wLeave"), onclick: function () { pick(false); } })
+      ])
+    ]);
   }
 
   var rating = { score: 0, comment: "", state: "form" };
@@ -949,8 +1247,8 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
   /* ---- open / close, focus management ---- */
   function focusables() {
     return Array.prototype.filter.call(
-      ui.panel.querySelectorAll("button:not([disabled]), textarea:not([disabled]), input:not([disabled]), a[href], [tabindex='0']"),
-      function (el) { return el.getClientRects().length > 0 && !(el.type === "radio" && !el.checked && el.parentNode.querySelector("input:checked")); }
+      ui.panel.querySelectorAll("button:not([disabled]), textarea:not([disabled]), input:not([disabled]), select:not([disabled]), a[href], [tabindex='0']"),
+      function (el) { return el.getClientRects().length > 0 && !(el.type === "radio" && !el.checked && shadow.querySelector("input[name='" + el.name + "']:checked")); }
     );
   }
 
@@ -977,8 +1275,10 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     var list = focusables();
     if (!list.length) return;
     var first = list[0], last = list[list.length - 1], active = shadow.activeElement;
-    if (e.shiftKey && (active === first || list.indexOf(active) < 0)) { e.preventDefault(); last.focus(); }
-    else if (!e.shiftKey && (active === last || list.indexOf(active) < 0)) { e.preventDefault(); first.focus(); }
+    // Inside the panel but not a tab stop (a card's heading): the browser's own order is right.
+    var away = !active || !ui.panel.contains(active);
+    if (e.shiftKey && (active === first || away)) { e.preventDefault(); last.focus(); }
+    else if (!e.shiftKey && (active === last || away)) { e.preventDefault(); first.focus(); }
   });
 
   /* ---- reopen links: resolvers turn page-URL parameters into {id, token} ---- */
