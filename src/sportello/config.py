@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     smtp_from: str = "Sportello <noreply@localhost>"
     smtp_validate_certs: bool = True
+    smtp_ca_file: str | None = None  # PEM bundle trusted for the SMTP server's certificate
     smtp_timeout: float = 15.0
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
