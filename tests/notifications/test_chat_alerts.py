@@ -248,3 +248,32 @@ async def test_unanswered_visitor_alerts_supervisors_once_per_message(
     assert "nella chat di Giulia" in mail.message["Subject"]
     assert "da 10 min" in mail.message["Subject"]
 
+
+
+async def test_a_transfer_to_a_colleague_is_pushed_as_a_handover(
+    rt: Runtime, smtp: SmtpServer, push_service: FakePushService
+) -> None:
+    from sportello.operators.service import Principal
+    from sportello.queue.live import transfer
+
+    giulia = await _operator(rt, "giulia")
+    teo = await _operator(rt, "teo")
+    await _want(rt, teo, "chat.assigned", email=True)  # online: email is held back anyway
+    teo_browser = await _subscribe_push(rt, teo, push_service)
+    await go_online(rt, giulia)
+    conv_id = await _queue_visitor(rt, utc_now())
+    assert await routing.dispatch(rt) == 1  # to Giulia, the only one online
+    async with rt.db.scope() as session:
+        op = await session.get(Operator, giulia)
+        assert op is not None
+        me = Principal(op.id, op.name, op.email, op.role, op.tier, ("it",), uuid.uuid4(), "x")
+        await routing.accept(session, rt.settings, conv_id, me, utc_now())
+    await go_online(rt, teo)
+    await transfer(rt, conv_id, me, operator_id=teo)
+    assert [r[:2] for r in await _rows(rt)] == [("chat.assigned", "push")]
+    assert await deliver_due(rt) == {"sent": 1}
+    [handover] = _pushed(push_service, teo, teo_browser)
+    assert handover["kind"] == "chat.assigned"
+    assert handover["body"] == "Un collega ti ha trasferito una chat (IT): accettala entro 60 secondi."
+    assert handover["tag"] == f"offer-{conv_id}"
+    assert smtp.messages == []
