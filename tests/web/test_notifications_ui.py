@@ -66,14 +66,16 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
 
 async def until(check: Callable[[], Awaitable[Any] | Any], timeout: float = 15.0) -> Any:
     """Poll `check` until it returns something truthy (Playwright's Python API has no expect.poll)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            value = check()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.05)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still falsy after {timeout} s: {value!r}")
+        await asyncio.sleep(0.05)
 
 
 async def _preferences(live: ThreadServer, op_id: uuid.UUID) -> dict[str, dict[str, bool]]:
@@ -223,6 +225,14 @@ async def test_push_subscription_from_the_dashboard_and_the_service_worker(
             "tag": "offer-2",
             "url": f"{live.base_url}/dashboard",
         }
+        # A click opens only this site's dashboard, whatever address a payload carries.
+        [worker] = [w for w in context.service_workers if w.url.endswith("/dashboard/sw.js")]
+        base = live.base_url
+        assert await worker.evaluate("target('https://evil.example/dashboard')") == f"{base}/dashboard"
+        assert await worker.evaluate("target('/admin')") == f"{base}/dashboard"
+        assert await worker.evaluate("target('/dashboard/tickets/LDN-000001')") == (
+            f"{base}/dashboard/tickets/LDN-000001"
+        )
         assert not errors, errors
     finally:
         await context.close()

@@ -99,6 +99,8 @@ if ("serviceWorker" in navigator) {
     if (!event.data || event.data.type !== "sportello:push") return;
     document.dispatchEvent(new CustomEvent("sportello:push", { detail: event.data }));
   });
+  // addEventListener (unlike onmessage) leaves the queue closed until the document has loaded.
+  navigator.serviceWorker.startMessages();
 }
 
 // ---- Web push on this browser ----
