@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     holiday_country: str = "IT"
     initial_response_seconds: float = 60.0
     queue_wait_seconds: float = 300.0
+    queue_alert_seconds: float = 120.0  # a visitor waiting this long alerts operators (0: never)
     operator_silence_seconds: float = 600.0
     visitor_inactivity_seconds: float = 1800.0
     presence_timeout_seconds: float = 30.0
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     smtp_from: str = "Sportello <noreply@localhost>"
     smtp_validate_certs: bool = True
+    smtp_ca_file: str | None = None  # PEM bundle trusted for the SMTP server's certificate
     smtp_timeout: float = 15.0
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

@@ -26,6 +26,7 @@ from sportello.events import emit
 from sportello.operators.presence import refresh_presence, stale_operators
 from sportello.operators.service import SUPERVISORS_CHANNEL
 from sportello.privacy.tasks import run_retention
+from sportello.queue.alerts import operator_silent, waiting_alerts
 from sportello.queue.live import close_chat
 from sportello.queue.models import EntryState, QueueEntry
 from sportello.queue.routing import dispatch, lapse_offer
@@ -191,6 +192,7 @@ async def operator_silence(rt: Runtime, now: datetime) -> int:
             },
         )
         audit.record(session, "conversation", conv.id, "operator_silence_alert", data={"operator_id": str(conv.operator_id)})
+        await operator_silent(session, rt.settings, conv, visitor_at)
         return True
 
     return await _each(rt, ids, act)
@@ -226,6 +228,7 @@ async def tick(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
         "presence_expired": await expire_presence(rt, now),
         "offers_lapsed": await lapse_offers(rt, now),
         "queue_wait_timeouts": await queue_wait_timeouts(rt, now),
+        "queue_waiting_alerts": await waiting_alerts(rt, now),
         "operator_silence_alerts": await operator_silence(rt, now),
         "visitor_inactivity_closed": await visitor_inactivity(rt, now),
         "sla_events": await run_sla_tick(rt, now),

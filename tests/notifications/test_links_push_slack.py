@@ -149,7 +149,7 @@ async def test_web_push_with_vapid_to_push_service(
     plain = http_ece.decrypt(
         seen.body, private_key=browser_key, auth_secret=auth, version="aes128gcm"
     )
-    assert json.loads(plain)["body"] == "A visitor is waiting for an operator (it)."
+    assert json.loads(plain)["body"] == "A visitor (IT) is waiting and no operator has taken them yet."
 
 
 async def test_gone_push_subscription_is_dropped(
@@ -229,7 +229,7 @@ async def test_slack_team_alert_and_preferences_api(
     assert await deliver_due(rt) == {"sent": 1}
     [seen] = slack_hook.requests
     assert seen.path == "/services/T000/B000/XXXX"
-    assert seen.json() == {"text": "Un visitatore aspetta un operatore."}
+    assert seen.json() == {"text": "Un visitatore aspetta e nessun operatore l'ha ancora preso."}
 
 
 async def test_dead_letters_api_is_for_supervisors(

@@ -141,6 +141,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/"): public(),
     ("GET", "/widget.js"): public(),
     ("GET", "/dashboard"): public(),
+    ("GET", "/dashboard/sw.js"): public(),  # the push service worker: a static script
     ("GET", "/dashboard/{path:path}"): public(),
     ("GET", "/healthz"): public(),
     ("GET", "/readyz"): public(),

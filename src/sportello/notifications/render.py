@@ -15,8 +15,10 @@ LANGUAGES = ("it", "en")
 CUSTOMER_KINDS = ("ticket.opened", "ticket.replied", "ticket.waiting_user", "ticket.resolved")
 OPERATOR_KINDS = (
     "chat.waiting",
+    "chat.unattended",
     "chat.offered",
     "chat.assigned",
+    "chat.unanswered",
     "ticket.assigned",
     "ticket.customer_replied",
     "sla.warning",

@@ -20,21 +20,34 @@ from sportello.notifications import links
 from sportello.notifications.models import ChannelKind, NotificationPreference, PushSubscription
 from sportello.notifications.outbox import enqueue
 from sportello.notifications.render import CUSTOMER_KINDS, OPERATOR_KINDS
-from sportello.operators.models import Operator, Role
+from sportello.operators.models import Operator, Presence, Role
 from sportello.operators.service import operator_channel
 
 log = logging.getLogger(__name__)
 PREFERENCE_CHANNELS = ("dashboard", "email", "push", "slack")
-_EMAIL_DEFAULT = {"ticket.assigned", "ticket.customer_replied", "sla.breached", "ticket.escalated"}
+_EMAIL_DEFAULT = {
+    "chat.unattended",
+    "ticket.assigned",
+    "ticket.customer_replied",
+    "sla.breached",
+    "ticket.escalated",
+}
 _PUSH_DEFAULT = {
     "chat.waiting",
+    "chat.unattended",
     "chat.offered",
     "chat.assigned",
+    "chat.unanswered",
     "ticket.customer_replied",
     "sla.warning",
     "sla.breached",
 }
-_SLACK_DEFAULT = {"sla.breached", "ticket.escalated"}
+_SLACK_DEFAULT = {"chat.unattended", "sla.breached", "ticket.escalated"}
+
+
+def is_chat_kind(kind: str) -> bool:
+    """Chat events matter for the next minutes: they follow the operator's presence."""
+    return kind.startswith("chat.")
 
 
 def default_preference(event_kind: str, channel: str) -> bool:
@@ -109,7 +122,8 @@ async def notify_operators(
 
     `key` identifies the event: each (operator, channel) derives its idempotency key from it,
     so calling twice for the same event writes nothing new. Slack gets one team message per
-    event when any recipient wants Slack.
+    event when any recipient wants Slack. Chat events are emailed only to operators with no
+    dashboard open (presence offline): whoever is online or away sees them there already.
     """
     ids = set(operator_ids)
     stmt = select(Operator).where(Operator.active.is_(True))
@@ -136,7 +150,10 @@ async def notify_operators(
                 operator_channel(op.id),
                 {"type": "notification", "kind": kind, "data": payload},
             )
-        if prefs["email"]:
+        wants_email = prefs["email"] and (
+            not is_chat_kind(kind) or op.presence == Presence.OFFLINE.value
+        )
+        if wants_email:
             written += await _enqueue_or_log(
                 session,
                 kind=kind,

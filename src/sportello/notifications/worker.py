@@ -181,6 +181,17 @@ def _context(settings: Settings, job: Job) -> dict[str, Any]:
     return ctx
 
 
+def _expired(payload: dict[str, Any], now: datetime) -> bool:
+    """Whether the notification is about a moment that has passed (an offer that lapsed)."""
+    value = payload.get("expires_at")
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value) <= now
+    except ValueError:
+        return False
+
+
 def format_expected(iso: str, tz: str, lang: str) -> str:
     """'by 12/01/2026 10:30' in the business time zone, in the customer's language."""
     try:
@@ -200,6 +211,8 @@ async def deliver(rt: Runtime, claimed: Claimed, now: datetime) -> Delivery:
         raise PermanentError("the recipient opted out (STOP); suppressed until they send START")
     if claimed.recipient_state == RecipientState.INVALID:
         raise PermanentError("the number is known to be invalid")
+    if _expired(job.payload, now):
+        raise PermanentError("expired before it could be delivered (the moment has passed)")
     job = replace(job, payload=_context(settings, job))
     rendered: Rendered = render(job.kind, job.language, job.payload)
     if job.channel == ChannelKind.EMAIL:

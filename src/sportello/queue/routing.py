@@ -26,6 +26,7 @@ from sportello.events import emit
 from sportello.operators.models import Operator, Presence
 from sportello.operators.presence import lock_operator, refresh_presence
 from sportello.operators.service import OPERATORS_CHANNEL, Principal, operator_channel
+from sportello.queue import alerts
 from sportello.queue.models import EntryState, QueueEntry
 from sportello.queue.service import operator_loads, waiting_entries
 from sportello.queue.texts import text
@@ -127,6 +128,7 @@ async def try_offer(
     )
     emit(session, OPERATORS_CHANNEL, {"type": "queue.changed"})
     audit.record(session, "queue_entry", entry_id, "offered", data={"operator_id": str(op.id)})
+    await alerts.offer_made(session, settings, entry, op.id, deadline)
     return True
 
 

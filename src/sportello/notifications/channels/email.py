@@ -1,8 +1,13 @@
-"""Email over SMTP with aiosmtplib: plain, STARTTLS or implicit TLS, optional login."""
+"""Email over SMTP with aiosmtplib: plain, STARTTLS or implicit TLS, optional login.
+
+With TLS the server's certificate is verified against the system's authorities, or against
+`SPORTELLO_SMTP_CA_FILE` (a PEM bundle) for a server with a private or self-signed one.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -41,6 +46,18 @@ def build_message(settings: Settings, job: Job, rendered: Rendered) -> EmailMess
     return msg
 
 
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind `exc`, if that is what it is."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # aiosmtplib wraps the ssl error once or twice
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 async def send(settings: Settings, job: Job, rendered: Rendered) -> Delivery:
     msg = build_message(settings, job, rendered)
     security = settings.smtp_security
@@ -54,6 +71,7 @@ async def send(settings: Settings, job: Job, rendered: Rendered) -> Delivery:
             use_tls=security == "tls",
             start_tls=security == "starttls",
             validate_certs=settings.smtp_validate_certs,
+            cert_bundle=settings.smtp_ca_file or None,
             timeout=settings.smtp_timeout,
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -73,5 +91,12 @@ async def send(settings: Settings, job: Job, rendered: Rendered) -> Delivery:
             raise PermanentError(f"SMTP refused: {exc.code} {exc.message}", code=exc.code) from None
         raise TransientError(f"SMTP deferred: {exc.code} {exc.message}", code=exc.code) from None
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        untrusted = _certificate_error(exc)
+        if untrusted is not None:
+            # Fixed by an admin (the CA file or the host name), so the mail waits and retries.
+            raise TransientError(
+                f"SMTP server certificate not accepted: {untrusted.verify_message}"
+                " (check SPORTELLO_SMTP_HOST and SPORTELLO_SMTP_CA_FILE)"
+            ) from None
         raise TransientError(f"SMTP unreachable: {type(exc).__name__}: {exc}") from None
     return Delivery(provider_message_id=msg["Message-ID"].strip("<>")[:64], status="sent")

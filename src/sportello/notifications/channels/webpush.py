@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import aiohttp
 from py_vapid import Vapid, Vapid01
@@ -17,19 +18,36 @@ from sportello.notifications.channels import (
     TransientError,
 )
 from sportello.notifications.render import Rendered
+from sportello.timeutil import utc_now
+
+DAY = 24 * 3600
+DASHBOARD = "/dashboard"
 
 
 def send_payload(job: Job, rendered: Rendered) -> str:
+    """What the dashboard's service worker shows; the same `tag` replaces, not stacks."""
     return json.dumps(
         {
             "title": "Sportello",
             "body": rendered.short,
             "kind": job.kind,
-            "url": job.payload.get("url") or "/",
-            "tag": job.idempotency_key,
+            "url": job.payload.get("url") or DASHBOARD,
+            "tag": job.payload.get("tag") or job.idempotency_key,
         },
         ensure_ascii=False,
     )
+
+
+def time_to_live(job: Job) -> int:
+    """Seconds the push service may hold the message: a day, or until the event lapses."""
+    value = job.payload.get("expires_at")
+    if not isinstance(value, str):
+        return DAY
+    try:
+        left = (datetime.fromisoformat(value) - utc_now()).total_seconds()
+    except ValueError:
+        return DAY
+    return max(0, min(DAY, int(left)))
 
 
 async def send(
@@ -46,7 +64,7 @@ async def send(
             data=send_payload(job, rendered),
             vapid_private_key=vapid,
             vapid_claims={"sub": settings.vapid_subject},
-            ttl=24 * 3600,
+            ttl=time_to_live(job),
             timeout=10,
             headers={"Topic": job.kind.replace(".", "-")[:32]},
         )

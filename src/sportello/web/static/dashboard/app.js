@@ -10,6 +10,7 @@ import * as consoleView from "./console.js";
 import * as ticketsView from "./tickets.js";
 import * as adminView from "./admin.js";
 import * as analyticsView from "./analytics.js";
+import * as notificationsView from "./notifications.js";
 
 const app = document.getElementById("app");
 const BASE = "/dashboard";
@@ -25,6 +26,7 @@ const NAV = [
   { key: "tickets", path: `${BASE}/tickets`, label: "nav_tickets", show: () => true },
   { key: "admin", path: `${BASE}/admin`, label: "nav_admin", show: isSupervisor },
   { key: "analytics", path: `${BASE}/analytics`, label: "nav_analytics", show: isSupervisor },
+  { key: "notifications", path: `${BASE}/notifications`, label: "nav_notifications", show: () => true },
 ];
 
 function route() {
@@ -35,6 +37,7 @@ function route() {
   if (parts[0] === "tickets") return { view: "tickets", page: "list" };
   if (parts[0] === "admin" && isSupervisor()) return { view: "admin" };
   if (parts[0] === "analytics" && isSupervisor()) return { view: "analytics" };
+  if (parts[0] === "notifications") return { view: "notifications" };
   return { view: "console" };
 }
 
@@ -175,6 +178,7 @@ function renderView() {
   else if (r.view === "tickets") cleanupView = ticketsView.render(main, r, navigate);
   else if (r.view === "admin") cleanupView = adminView.render(main);
   else if (r.view === "analytics") cleanupView = analyticsView.render(main);
+  else if (r.view === "notifications") cleanupView = notificationsView.render(main);
   document.title = `${t(`nav_${r.view}`)} · Sportello`;
 }
 
@@ -263,6 +267,7 @@ function onSocketEvent(frame) {
       }
   }
   consoleView.handleEvent(frame);
+  notificationsView.handleEvent(frame);
   renderConsoleCount();
 }
 
