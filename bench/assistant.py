@@ -144,6 +144,8 @@ def cli_run(kb: Path, questions: list[str], flag: str) -> tuple[float, int]:
 
 
 def main() -> int:
+    # Latency depends on what else runs: the load average at the start is recorded with the figures.
+    load_start = os.getloadavg()[0]
     topics = load_kb_yaml(EVAL / "kb.yaml")
     rows = [json.loads(line) for line in (EVAL / "questions.jsonl").read_text().splitlines() if line.strip()]
     lines: list[str] = []
@@ -210,7 +212,8 @@ def main() -> int:
         START,
         "## Assistant",
         "",
-        f"Date: {now}. Machine: {machine}. Command: `.venv/bin/python bench/assistant.py`.",
+        f"Date: {now}. Machine: {machine}, 1-minute load average {load_start:.1f} at the start. "
+        "Command: `.venv/bin/python bench/assistant.py`.",
         "",
         *lines,
         END,

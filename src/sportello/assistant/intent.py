@@ -229,6 +229,8 @@ def strip_smalltalk(text: str) -> str:
 
 def _declines_person(words: list[str]) -> bool:
     """True when a clause says the visitor does not want a person ("non serve un operatore")."""
+    if not any(w in NEGATORS for w in words):
+        return False
     negated = _negated_positions(words)
     strong, indefinite = _person_positions(words)
     if negated & (strong | indefinite):
