@@ -126,3 +126,17 @@ def test_semantic_path_matches_one_answer_sentence() -> None:
     ranking = retriever.rank("zebra giraffe racks", "en")
     assert ranking.results[0].topic_id == "parking"
     assert ranking.results[0].semantic is not None
+
+
+def test_declined_operator_clause_does_not_steer_retrieval(lexical_assistant: Assistant) -> None:
+    reply = lexical_assistant.reply("non ho bisogno di un operatore, volevo solo sapere dove parcheggiare")
+    assert reply.intent == "question" and reply.topic_id == "parking"
+
+
+def test_semantic_path_scores_the_whole_topic_passage() -> None:
+    # Neither the title nor any one sentence holds both words; the whole-topic passage does.
+    texts = {"en": TopicText("Parking", ("Where can I park?",), "Spaces near the zebra gate. Giraffe statues mark the exit.")}
+    other = {"en": TopicText("Tickets", ("How much is a ticket?",), "Tickets cost ten euros. Children enter free.")}
+    retriever = Retriever([Topic("parking", (), texts), Topic("tickets", (), other)], _WordEmbedder())
+    assert retriever.rank("zebra giraffe", "en").results[0].topic_id == "parking"
+    assert len(retriever._topic_owner) == 2

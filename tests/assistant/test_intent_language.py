@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sportello.assistant.intent import detect_intent
+from sportello.assistant.intent import detect_intent, focus_question
 from sportello.assistant.language import LanguageDetector
 
 OPERATOR = [
@@ -76,3 +76,24 @@ def test_language(text: str, lang: str) -> None:
 def test_language_fallback() -> None:
     assert LanguageDetector(default="en").detect("42") == "en"
     assert LanguageDetector(default="it").detect("ok", hint="en") == "en"
+
+
+@pytest.mark.parametrize(
+    ("text", "focused"),
+    [
+        ("non mi serve un operatore, vorrei solo sapere quanto costa il parcheggio?", "vorrei solo sapere quanto costa il parcheggio?"),
+        ("no need for an agent. Just tell me when you close", "Just tell me when you close"),
+        ("non voglio parlare con nessuno; dove sono i bagni?", "dove sono i bagni?"),
+        ("buonasera! grazie, si può pagare con carta?", "si può pagare con carta?"),
+        ("hello, where is the entrance?", "where is the entrance?"),
+        ("dove si parcheggia, e quanto costa?", "dove si parcheggia, e quanto costa?"),
+        ("ciao", "ciao"),
+    ],
+)
+def test_focus_question_keeps_the_asking_clauses(text: str, focused: str) -> None:
+    assert focus_question(text) == focused
+
+
+def test_focus_question_keeps_a_wanted_person() -> None:
+    # Only a declined person is dropped; a clause asking for one stays (intent detection acts on it).
+    assert focus_question("vorrei parlare con un operatore, per il parcheggio") == "vorrei parlare con un operatore, per il parcheggio"

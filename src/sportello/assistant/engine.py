@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .intent import detect_intent, strip_smalltalk
+from .intent import detect_intent, focus_question
 from .kb import Topic
 from .language import LanguageDetector, kb_vocabulary
 from .retrieval import Embedder, Retriever
@@ -104,7 +104,8 @@ class Assistant:
             return AssistantReply("operator", lang, canned("operator", lang), offer_operator=True, confidence=intent.operator_score)
         if intent.name == "smalltalk":
             return AssistantReply("smalltalk", lang, canned(intent.smalltalk or "greeting", lang), confidence=1.0)
-        question = strip_smalltalk(text) or text
+        # Retrieval sees only the clauses that ask something (no greeting, no declined operator).
+        question = focus_question(text)
         ranking = self.retriever.rank(question, lang)
         if not ranking.results:
             return AssistantReply("question", lang, canned("not_sure", lang), offer_operator=True)

@@ -63,6 +63,7 @@ FILLER = {
     "gentilmente", "kindly", "get", "cerco", "looking", "for", "i", "io", "need", "serve",
 }
 _CLAUSE = re.compile(r"[.;:!?,\n]+|\s[-–—]\s")
+_CLAUSE_KEEP = re.compile(r"([.;:!?,\n]+|\s[-–—]\s)")
 
 GREETING = {"ciao", "salve", "buongiorno", "buonasera", "hi", "hello", "hey", "hiya", "morning", "evening", "afternoon", "hola"}
 THANKS = {"grazie", "thanks", "thank", "thx", "ty", "grazi", "grz", "cheers", "ringrazio", "gentilissimi", "gentilissimo", "gentilissima", "gentili"}
@@ -224,6 +225,39 @@ def smalltalk_kind(text: str) -> str | None:
 def strip_smalltalk(text: str) -> str:
     """The message without a leading greeting ("ciao!", "hi there,") so the question stands alone."""
     return re.sub(r"^\s*(ciao|salve|buongiorno|buonasera|hi|hello|hey)( there| a tutti)?\b[\s,!.]*", "", text, flags=re.I)
+
+
+def _declines_person(words: list[str]) -> bool:
+    """True when a clause says the visitor does not want a person ("non serve un operatore")."""
+    if not any(w in NEGATORS for w in words):
+        return False
+    negated = _negated_positions(words)
+    strong, indefinite = _person_positions(words)
+    if negated & (strong | indefinite):
+        return True
+    # "non voglio parlare con nessuno": a negated request verb whose object is nobody.
+    nobody = any(w in {"nessuno", "nobody", "anyone", "anybody"} for w in words)
+    return nobody and any(i in negated and (w in REQUEST_WORDS_EN or _italian_request(w)) for i, w in enumerate(words))
+
+
+def focus_question(text: str) -> str:
+    """The clauses of a message that carry its question: greetings, thanks and a declined person go.
+
+    "non serve un operatore, volevo solo sapere gli orari" is about opening hours; the words of the
+    first clause would otherwise pull retrieval towards topics that mention staff or contacts.
+    """
+    pieces = _CLAUSE_KEEP.split(text)
+    # pieces alternate clause, delimiter, clause, ...; a clause keeps the delimiter after it.
+    clauses = [(pieces[i], pieces[i + 1] if i + 1 < len(pieces) else "") for i in range(0, len(pieces), 2)]
+    clauses = [(c, d) for c, d in clauses if c.strip()]
+    kept = [
+        (c, d)
+        for c, d in clauses
+        if smalltalk_kind(c) is None and not _declines_person(expand_shorthand(normalise(c).split()))
+    ]
+    if kept and len(kept) < len(clauses):
+        text = "".join(c + d for c, d in kept).strip()
+    return strip_smalltalk(text) or text
 
 
 def detect_intent(text: str, threshold: float = 0.6) -> Intent:

@@ -32,9 +32,11 @@ W_CHARS = 0.4
 W_SEM_QUESTION = 1.0
 W_SEM_ANSWER = 1.0
 W_SEM_SENTENCE = 0.5
+W_SEM_TOPIC = 0.5
 SEM_FLOOR = 0.8
-# The answer-sentence term adds about 0.1 to a matching topic's blended score; the centre moves with it.
-CENTRE_SEMANTIC = 0.95
+# The answer-sentence and whole-topic terms add about 0.1 and 0.13 to a matching topic's blended
+# score; the centre moves with them.
+CENTRE_SEMANTIC = 1.08
 CENTRE_LEXICAL = 0.35
 CHAR_CANDIDATES = 40
 
@@ -104,6 +106,8 @@ class Retriever:
         self._question_owner: list[int] = []
         self._answer_owner: list[int] = []
         self._sentence_owner: list[int] = []
+        self._topic_owner: list[int] = []
+        self._topic_matrix: Any = None
         self._question_matrix: Any = None
         self._answer_matrix: Any = None
         self._sentence_matrix: Any = None
@@ -170,6 +174,7 @@ class Retriever:
         questions: list[str] = []
         answers: list[str] = []
         sentences: list[str] = []
+        documents: list[str] = []
         # Every language's texts are indexed: the multilingual model matches a query across languages.
         for i, topic in enumerate(self.topics):
             for text in topic.texts.values():
@@ -181,10 +186,14 @@ class Retriever:
                 for sentence in split_sentences(text.answer):
                     sentences.append(sentence)
                     self._sentence_owner.append(i)
+                # The whole topic as one passage: a question can need the title's and the answer's words together.
+                documents.append(f"{text.title}. {' '.join(text.questions)} {text.answer.strip()}")
+                self._topic_owner.append(i)
         # Sample questions are compared query-to-query, answers query-to-passage (e5's two prefixes).
         self._question_matrix = embedder.encode(questions, True)
         self._answer_matrix = embedder.encode(answers, False)
         self._sentence_matrix = embedder.encode(sentences, False) if sentences else None
+        self._topic_matrix = embedder.encode(documents, False)
 
     def _query_terms(self, words: list[str], lang: str) -> tuple[dict[str, float], float, float]:
         """Query stems with weights, the total IDF mass and the IDF mass the index knows."""
@@ -264,6 +273,7 @@ class Retriever:
         semantic: list[float] | None = None
         sem_answer = [0.0] * n
         sem_sentence = [0.0] * n
+        sem_topic = [0.0] * n
         if self._embedder is not None and self._question_owner:
             qv = self._embedder.encode([text], True)
             semantic = [0.0] * n
@@ -275,6 +285,8 @@ class Retriever:
                 # One sentence of a long answer can match a question the answer as a whole dilutes.
                 for owner, sim in zip(self._sentence_owner, self._embedder.dot(self._sentence_matrix, qv), strict=True):
                     sem_sentence[owner] = max(sem_sentence[owner], sim)
+            for owner, sim in zip(self._topic_owner, self._embedder.dot(self._topic_matrix, qv), strict=True):
+                sem_topic[owner] = max(sem_topic[owner], sim)
         combined = []
         for i in range(n):
             score = W_LEXICAL * lexical[i] + W_CHARS * chars[i]
@@ -283,6 +295,7 @@ class Retriever:
                 score += W_SEM_QUESTION * max(0.0, (semantic[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
                 score += W_SEM_ANSWER * max(0.0, (sem_answer[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
                 score += W_SEM_SENTENCE * max(0.0, (sem_sentence[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
+                score += W_SEM_TOPIC * max(0.0, (sem_topic[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
             combined.append(score)
         order = sorted(range(n), key=lambda i: combined[i], reverse=True)[: max(top, 1)]
         results = [
