@@ -89,7 +89,7 @@ async def test_per_recipient_limit_holds_then_a_supervisor_releases(
     assert [states[f"sms-{i}"] for i in range(5)] == ["sent"] * 3 + ["held"] * 2
     assert await deliver_due(rt, now=now + timedelta(minutes=5)) == {}  # held rows are not retried
     held_logs = [r for r in caplog.records if r.getMessage() == "notification held by a daily limit"]
-    assert len(held_logs) == 2 and all(getattr(r, "limit") == "recipient" for r in held_logs)
+    assert len(held_logs) == 2 and all(r.__dict__["limit"] == "recipient" for r in held_logs)
     assert all("3331234567" not in str(vars(r)) for r in held_logs)  # logs carry no number
 
     # Supervisors see them with the reason; agents do not.
