@@ -130,6 +130,9 @@ async def _lease(
 ) -> list[Claimed]:
     lease = now + timedelta(seconds=settings.outbox_lease_seconds)
     # Repeating the due condition makes the claim a compare-and-set on every backend.
+    # `next_attempt_at` becomes the claim time (a sending row is due by its lease, not by it):
+    # a sent row then has it equal to `sent_at`, and the daily limits count the window's rows
+    # through the (state, next_attempt_at) index instead of every row ever sent.
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), _due(now))
@@ -137,6 +140,7 @@ async def _lease(
             state=OutboxState.SENDING.value,
             locked_until=lease,
             attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=now,
             updated_at=now,
         )
     )
