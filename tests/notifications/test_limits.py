@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,9 +28,11 @@ from sportello.notifications.models import OutboxMessage
 from sportello.notifications.worker import deliver_due
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
+from tests.conftest import settings_env
 from tests.fixtures.http_fakes import FakeTwilio
 from tests.fixtures.smtp_server import SmtpServer
 from tests.notifications.conftest import new_operator, runtime_of
+from tests.operators.helpers import eventually
 
 PHONE = "+393331234567"
 
@@ -203,3 +209,55 @@ async def test_two_workers_claiming_at_once_stay_within_the_limit(
     assert [states[f"sms-{i}"] for i in range(12)].count("sent") == 5
     assert list(states.values()).count("held") == 9 + 7
     assert len(smtp.messages) == 3 and len(twilio.messages()) == 5
+
+
+@pytest.mark.slow
+async def test_two_worker_processes_stay_within_the_limits(
+    rt: Runtime, settings: Settings, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """Two `sportello worker` processes, configured by environment, drain one outbox together.
+
+    End to end across processes; the race itself is forced (and fails without the claim lock)
+    by `test_two_workers_claiming_at_once_stay_within_the_limit`, where claims interleave at
+    every await: here the processes rarely claim at the same instant.
+    """
+    for i in range(15):
+        await _enqueue(rt, f"anna-{i}", channel="email", recipient="anna@example.com")
+    for i in range(10):
+        await _enqueue(rt, f"other-{i}", channel="email", recipient=f"cliente{i}@example.com")
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "SPORTELLO_SMTP_HOST": "127.0.0.1",
+        "SPORTELLO_SMTP_PORT": str(smtp.port),
+        "SPORTELLO_SMTP_SECURITY": "none",
+        "SPORTELLO_LIMIT_NOTIFICATIONS_PER_RECIPIENT_DAY": "3",
+        "SPORTELLO_LIMIT_EMAILS_PER_DAY": "6",
+        "SPORTELLO_OUTBOX_BATCH_SIZE": "1",  # one row per claim: as many racing claims as rows
+        "SPORTELLO_OUTBOX_POLL_INTERVAL": "0.05",
+    }
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sportello", "worker",
+            env=env, stdout=(tmp_path / f"worker-{n}.log").open("ab"), stderr=subprocess.STDOUT,
+        )
+        for n in range(2)
+    ]
+    try:
+
+        async def settled() -> bool:
+            states = await _states(rt)
+            return all(s in ("sent", "held") for s in states.values())
+
+        await eventually(settled, timeout=60)
+    finally:
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            await asyncio.wait_for(proc.wait(), 10)
+    states = await _states(rt)
+    # Claimed in id order: three to Anna, then three others reach the day's six emails.
+    assert [states[f"anna-{i}"] for i in range(15)] == ["sent"] * 3 + ["held"] * 12
+    assert [states[f"other-{i}"] for i in range(10)] == ["sent"] * 3 + ["held"] * 7
+    assert len(smtp.messages) == 6
+    assert sorted(m.recipients[0] for m in smtp.messages)[:3] == ["anna@example.com"] * 3
