@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, text, update
+from sqlalchemy import ColumnElement, Subquery, and_, func, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello.config import Settings
@@ -96,11 +96,13 @@ async def serialise_claims(session: AsyncSession, is_sqlite: bool) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
 
 
-def _counted(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Rows that use up a limit: sent in the window, and those being sent under a live lease.
+def _counted(now: datetime, *where: ColumnElement[bool]) -> Subquery:
+    """Rows that use up a limit: sent in the window, plus those being sent under a live lease.
 
-    Two conditions, counted apart: each is a range on the (state, next_attempt_at) index, which
-    SQLite would not use for their OR.
+    One statement, so one snapshot: a row a worker records as sent meanwhile is counted once
+    (two statements could miss it as `sending` in the first and as `sent` in the second; records
+    do not take the claim lock). A UNION ALL rather than an OR so that each branch is a range on
+    the (state, next_attempt_at) index, which SQLite would not use for the OR.
     """
     customer = and_(
         OutboxMessage.channel.in_(LIMITED_CHANNELS), OutboxMessage.kind.not_in(_OPERATOR_KINDS)
@@ -118,7 +120,8 @@ def _counted(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
         OutboxMessage.state == OutboxState.SENDING.value,
         OutboxMessage.locked_until > now,
     )
-    return sent, sending
+    columns = (OutboxMessage.channel, OutboxMessage.recipient)
+    return union_all(select(*columns).where(sent, *where), select(*columns).where(sending, *where)).subquery()
 
 
 @dataclass
@@ -184,20 +187,17 @@ async def admit(
             ChannelKind.EMAIL.value: settings.limit_emails_per_day,
         },
     )
-    recipients = sorted({r.recipient for r in limited.values()})
-    for counted in _counted(now):
-        for channel, n in await session.execute(
-            select(OutboxMessage.channel, func.count()).where(counted).group_by(OutboxMessage.channel)
+    totals = _counted(now)
+    for channel, n in await session.execute(select(totals.c.channel, func.count()).group_by(totals.c.channel)):
+        key = _BUDGET[channel]
+        budget.used_total[key] = budget.used_total.get(key, 0) + int(n)
+    if budget.per_recipient > 0:
+        recipients = sorted({r.recipient for r in limited.values()})
+        mine = _counted(now, OutboxMessage.recipient.in_(recipients))
+        for recipient, n in await session.execute(
+            select(mine.c.recipient, func.count()).group_by(mine.c.recipient)
         ):
-            key = _BUDGET[channel]
-            budget.used_total[key] = budget.used_total.get(key, 0) + int(n)
-        if budget.per_recipient > 0:
-            for recipient, n in await session.execute(
-                select(OutboxMessage.recipient, func.count())
-                .where(counted, OutboxMessage.recipient.in_(recipients))
-                .group_by(OutboxMessage.recipient)
-            ):
-                budget.used_by_recipient[recipient] = budget.used_by_recipient.get(recipient, 0) + int(n)
+            budget.used_by_recipient[recipient] = int(n)
     admitted: list[int] = []
     held: list[Held] = []
     for row_id in ids:
