@@ -73,6 +73,9 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
         limit_conversations_per_address_hour=10_000,
         limit_messages_per_conversation_minute=10_000,
         limit_ws_frames_per_second=10_000,
+        limit_notifications_per_recipient_day=10_000,
+        limit_sms_per_day=10_000,
+        limit_emails_per_day=10_000,
     )
 
 
@@ -88,6 +91,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SPORTELLO_LIMIT_CONVERSATIONS_PER_ADDRESS_HOUR": str(settings.limit_conversations_per_address_hour),
         "SPORTELLO_LIMIT_MESSAGES_PER_CONVERSATION_MINUTE": str(settings.limit_messages_per_conversation_minute),
         "SPORTELLO_LIMIT_WS_FRAMES_PER_SECOND": str(settings.limit_ws_frames_per_second),
+        "SPORTELLO_LIMIT_NOTIFICATIONS_PER_RECIPIENT_DAY": str(settings.limit_notifications_per_recipient_day),
+        "SPORTELLO_LIMIT_SMS_PER_DAY": str(settings.limit_sms_per_day),
+        "SPORTELLO_LIMIT_EMAILS_PER_DAY": str(settings.limit_emails_per_day),
     }
     if settings.redis_url:
         env["SPORTELLO_REDIS_URL"] = settings.redis_url

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     limit_conversations_per_address_hour: int = 30
     limit_messages_per_conversation_minute: int = 20
     limit_ws_frames_per_second: int = 10
+    # Customer notifications per rolling 24 hours (docs/security.md): to one address or number,
+    # and in total by SMS + WhatsApp and by email. Over a limit a notification is held, not sent.
+    limit_notifications_per_recipient_day: int = 10
+    limit_sms_per_day: int = 500
+    limit_emails_per_day: int = 2000
     # Personal data (docs/security.md): the shop's HMAC secret for logged-in customers, and how
     # long transcripts, contact data and sent notifications are kept (0 keeps them forever).
     widget_identity_secret: str | None = None

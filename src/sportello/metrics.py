@@ -39,6 +39,13 @@ class Metrics:
         self.outbox_oldest = Gauge(
             "sportello_outbox_oldest_age_seconds", "Age of the oldest undelivered notification", registry=r
         )
+        self.outbox_held = Gauge(
+            "sportello_outbox_held", "Notifications held by a daily limit, waiting for a supervisor", registry=r
+        )
+        self.notifications_held = Counter(
+            "sportello_notifications_held_total", "Notifications held by a daily limit",
+            ["channel", "limit"], registry=r,
+        )
         self.ticker_lag = Gauge("sportello_ticker_lag_seconds", "How late the ticker's last run was", registry=r)
         self.loop_lag = Histogram(
             "sportello_event_loop_lag_seconds", "How late a 50 ms timer fires on the event loop",

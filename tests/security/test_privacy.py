@@ -10,18 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import JSON, String, Text, cast, func, or_, select
+from sqlalchemy import func, select
 
 from sportello import ticker
 from sportello.audit import AuditEvent
 from sportello.conversations.models import Conversation, Message
-from sportello.db import Base
 from sportello.notifications.models import NotificationRecipient, OutboxMessage
 from sportello.privacy import tasks
 from sportello.runtime import Runtime
 from sportello.tickets.models import Ticket, TicketStatus
 from sportello.timeutil import utc_now
 from tests.fixtures.clients import auth, open_conversation
+from tests.security.erasure import rows_mentioning
 from tests.tickets.helpers import make_operator, runtime
 
 EMAIL = "Mario.Rossi_77@Example.it"
@@ -74,26 +74,12 @@ async def _footprint(client: httpx.AsyncClient) -> dict[str, Any]:
     return {"mario": mario, "typed": typed, "other": other.json()["number"], "number": number, "by_phone": by_phone.json()["number"], "agent": agent}
 
 
-async def _rows_mentioning(rt: Runtime, needles: tuple[str, ...]) -> list[str]:
-    """Every string/JSON value, in every table, that still holds one of `needles`."""
-    found: list[str] = []
-    async with rt.db.scope() as session:
-        for table in Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if isinstance(c.type, String | Text | JSON)]
-            for column in columns:
-                text = func.lower(cast(column, Text))
-                clause = or_(*(text.contains(n, autoescape=True) for n in needles))
-                for value in (await session.execute(select(column).where(clause))).scalars():
-                    found.append(f"{table.name}.{column.name}: {value!r}")
-    return found
-
-
 async def test_export_then_erase_leaves_nothing_in_any_table(client: httpx.AsyncClient) -> None:
     rt = runtime(client)
     world = await _footprint(client)
     _, admin = await make_operator(rt, role="admin")
     _, supervisor = await make_operator(rt, role="supervisor")
-    assert len(await _rows_mentioning(rt, NEEDLES)) > 5
+    assert len(await rows_mentioning(rt, NEEDLES)) > 5
 
     body = {"email": EMAIL, "phone": PHONE}
     assert (await client.post("/api/v1/admin/data-requests/export", json=body, headers=supervisor)).status_code == 403
@@ -118,8 +104,11 @@ async def test_export_then_erase_leaves_nothing_in_any_table(client: httpx.Async
     assert erased.status_code == 200, erased.text
     counts = erased.json()["counts"]
     assert counts["conversations"] == 3 and counts["tickets"] == 2 and counts["notes"] == 1
+    entry = erased.json()["audit"]
+    assert (entry["subject_type"], entry["action"], entry["actor_type"]) == ("data_subject", "erased", "operator")
+    assert entry["subject_id"] == erased.json()["reference"] and entry["data"] == counts
 
-    assert await _rows_mentioning(rt, NEEDLES) == []
+    assert await rows_mentioning(rt, NEEDLES) == []
     other = await client.get(f"/api/v1/tickets/{world['other']}", headers=world["agent"])
     assert other.json()["description"] == "come per [erased]"
     assert (await client.get(f"/api/v1/conversations/{world['mario']['id']}", headers=auth(world["mario"]["token"]))).status_code == 404
@@ -144,7 +133,7 @@ async def test_cli_export_and_erase(client: httpx.AsyncClient, capsys: pytest.Ca
     assert await asyncio.to_thread(cli.main, ["privacy", "erase", "--email", EMAIL, "--phone", PHONE]) == 2  # no --yes
     assert await asyncio.to_thread(cli.main, ["privacy", "erase", "--email", EMAIL, "--phone", PHONE, "--yes"]) == 0
     assert "tickets: 2" in capsys.readouterr().out
-    assert await _rows_mentioning(rt, NEEDLES) == []
+    assert await rows_mentioning(rt, NEEDLES) == []
 
 
 async def _age(rt: Runtime, conv_id: str | None = None, ticket_number: str | None = None, *, days: int) -> None:

@@ -18,7 +18,7 @@ UNDELIVERED = (OutboxState.PENDING.value, OutboxState.SENDING.value)
 
 
 async def collect_state(rt: Runtime) -> None:
-    """Queue length, online operators, outbox backlog and its oldest age (one short read)."""
+    """Queue length, online operators, outbox backlog, its oldest age and held rows (one short read)."""
     m = rt.metrics
     try:
         async with rt.db.scope() as session:
@@ -39,12 +39,16 @@ async def collect_state(rt: Runtime) -> None:
                     )
                 )
             ).one()
+            held = await session.scalar(
+                select(func.count()).where(OutboxMessage.state == OutboxState.HELD.value)
+            )
     except Exception:
         log.exception("metrics: reading the stored state failed")
         return
     m.queue_length.set(waiting or 0)
     m.online_operators.set(online or 0)
     m.outbox_backlog.set(backlog or 0)
+    m.outbox_held.set(held or 0)
     m.outbox_oldest.set(max(0.0, (utc_now() - oldest).total_seconds()) if oldest else 0.0)
 
 

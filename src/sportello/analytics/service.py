@@ -582,7 +582,7 @@ async def channels(session: AsyncSession, f: Filters) -> s.ChannelsReport:
                 delivered=c["sent"],
                 failed=c["failed"],
                 dead=c["dead"],
-                pending=c["pending"] + c["sending"],
+                pending=c["pending"] + c["sending"] + c["held"],  # held: not delivered yet either
                 delivery_rate=_ratio(c["sent"], total),
             )
         )

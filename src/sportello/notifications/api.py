@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 
 from sportello.deps import RuntimeDep, preferred_language
 from sportello.errors import Forbidden, NotFound
-from sportello.notifications import inbound, links, worker
+from sportello.notifications import inbound, limits, links, worker
 from sportello.notifications.models import OutboxMessage, OutboxState, PushSubscription
 from sportello.notifications.render import OPERATOR_KINDS
 from sportello.notifications.service import PREFERENCE_CHANNELS, preferences, set_preferences
@@ -235,6 +235,9 @@ class OutboxRead(BaseModel):
     state: str
     attempts: int
     last_error: str | None
+    held_by: limits.HoldReason | None = Field(
+        default=None, description="For a `held` row: the daily limit that stopped it."
+    )
     delivery_status: str | None
     created_at: datetime
     updated_at: datetime
@@ -249,6 +252,7 @@ def _read(row: OutboxMessage) -> OutboxRead:
         state=row.state,
         attempts=row.attempts,
         last_error=row.last_error,
+        held_by=limits.hold_reason(row.last_error) if row.state == OutboxState.HELD.value else None,
         delivery_status=row.delivery_status,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -257,23 +261,24 @@ def _read(row: OutboxMessage) -> OutboxRead:
 
 @router.get("/api/v1/notifications/dead-letters", response_model=list[OutboxRead])
 async def dead_letters(rt: RuntimeDep, op: CurrentSupervisor) -> list[OutboxRead]:
-    """Notifications given up after the maximum number of attempts (supervisors)."""
+    """Notifications waiting for a person: given up (`dead`) or over a daily limit (`held`)."""
     async with rt.db.scope() as session:
         return [_read(r) for r in await worker.list_dead(session)]
 
 
 @router.post("/api/v1/notifications/dead-letters/{outbox_id}/retry", response_model=OutboxRead)
 async def retry_dead_letter(rt: RuntimeDep, op: CurrentSupervisor, outbox_id: int) -> OutboxRead:
-    """Queue a dead (or failed) notification again with a fresh attempt count."""
+    """Queue a dead or failed notification again, or release a held one past the daily limits."""
     from sportello import audit
 
     async with rt.db.scope() as session:
+        before = await session.get(OutboxMessage, outbox_id)
+        was_held = before is not None and before.state == OutboxState.HELD.value
         row = await worker.retry_dead(session, outbox_id)
         if row is None:
-            raise NotFound("no dead or failed notification with that id")
-        audit.record(
-            session, "notification", row.id, "retried", actor_type="operator", actor_id=op.id
-        )
+            raise NotFound("no dead, failed or held notification with that id")
+        action = "released" if was_held else "retried"
+        audit.record(session, "notification", row.id, action, actor_type="operator", actor_id=op.id)
         return _read(row)
 
 
@@ -282,17 +287,22 @@ class ChannelStatus(BaseModel):
     configured: bool
     pending: int
     dead: int
+    held: int
 
 
 @router.get("/api/v1/notifications/channels", response_model=list[ChannelStatus])
 async def channel_status(rt: RuntimeDep, op: CurrentOperator) -> list[ChannelStatus]:
-    """Each channel: on (configured) or off, and how many of its notifications wait or died."""
+    """Each channel: on (configured) or off, and how many of its notifications wait, died or are held."""
     active = set(worker.active_channels(rt.settings))
     async with rt.db.scope() as session:
         counts = (
             await session.execute(
                 select(OutboxMessage.channel, OutboxMessage.state, func.count())
-                .where(OutboxMessage.state.in_([OutboxState.PENDING.value, OutboxState.DEAD.value]))
+                .where(
+                    OutboxMessage.state.in_(
+                        [OutboxState.PENDING.value, OutboxState.DEAD.value, OutboxState.HELD.value]
+                    )
+                )
                 .group_by(OutboxMessage.channel, OutboxMessage.state)
             )
         ).all()
@@ -303,6 +313,7 @@ async def channel_status(rt: RuntimeDep, op: CurrentOperator) -> list[ChannelSta
             configured=c in active,
             pending=by.get((c, OutboxState.PENDING.value), 0),
             dead=by.get((c, OutboxState.DEAD.value), 0),
+            held=by.get((c, OutboxState.HELD.value), 0),
         )
         for c in ("email", "sms", "whatsapp", "push", "slack")
     ]

@@ -20,6 +20,7 @@ class OutboxState(enum.StrEnum):
     SENT = "sent"  # the provider accepted it
     FAILED = "failed"  # permanently refused (invalid address, opted out): not retried
     DEAD = "dead"  # gave up after the maximum number of attempts; a supervisor may retry
+    HELD = "held"  # over a daily limit (notifications.limits); a supervisor may release it
 
 
 class ChannelKind(enum.StrEnum):

@@ -8,7 +8,8 @@ in its own unit of work. A worker killed mid-delivery leaves `sending` rows whos
 out, and the next pass claims them again: delivery is at least once, and every attempt carries
 the row's idempotency key (the email Message-ID is derived from it).
 
-Channels with nothing configured are not claimed: their rows wait in the outbox.
+Channels with nothing configured are not claimed: their rows wait in the outbox. Customer
+notifications over a daily limit are not claimed either: they become `held` (`limits`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello.config import Settings
-from sportello.notifications import links
+from sportello.notifications import limits, links
 from sportello.notifications.channels import (
     Delivery,
     Job,
@@ -92,44 +93,69 @@ def _due(now: datetime) -> Any:
 
 
 async def claim(rt: Runtime, now: datetime, limit: int) -> list[Claimed]:
-    """Mark up to `limit` due rows as `sending` under a lease; one attempt more each."""
+    """Mark up to `limit` due rows as `sending` under a lease; one attempt more each.
+
+    With daily limits on, claims of all workers are serialised and rows over a limit become
+    `held` instead (see `limits`).
+    """
     settings = rt.settings
+    guarded = limits.enabled(settings)
+    held: list[limits.Held] = []
+    due = and_(OutboxMessage.channel.in_(active_channels(settings)), _due(now))
     async with rt.db.scope() as session:
+        if guarded:
+            # An idle pass takes no lock; a busy one looks again under the lock.
+            if (await session.execute(select(OutboxMessage.id).where(due).limit(1))).first() is None:
+                return []
+            await limits.serialise_claims(session, rt.db.is_sqlite)
         stmt = (
             select(OutboxMessage.id)
-            .where(OutboxMessage.channel.in_(active_channels(settings)), _due(now))
+            .where(due)
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
         )
         if not rt.db.is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
         ids = list((await session.execute(stmt)).scalars())
-        if not ids:
-            return []
-        lease = now + timedelta(seconds=settings.outbox_lease_seconds)
-        # Repeating the due condition makes the claim a compare-and-set on every backend.
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), _due(now))
-            .values(
-                state=OutboxState.SENDING.value,
-                locked_until=lease,
-                attempts=OutboxMessage.attempts + 1,
-                updated_at=now,
+        if guarded and ids:
+            ids, held = await limits.admit(session, settings, ids, now)
+            await limits.hold(session, held, now)
+        claimed = await _lease(session, settings, ids, now) if ids else []
+    limits.report(rt.metrics, held)  # after the commit: what is reported did happen
+    return claimed
+
+
+async def _lease(
+    session: AsyncSession, settings: Settings, ids: list[int], now: datetime
+) -> list[Claimed]:
+    lease = now + timedelta(seconds=settings.outbox_lease_seconds)
+    # Repeating the due condition makes the claim a compare-and-set on every backend.
+    # `next_attempt_at` becomes the claim time (a sending row is due by its lease, not by it):
+    # a sent row then has it equal to `sent_at`, and the daily limits count the window's rows
+    # through the (state, next_attempt_at) index instead of every row ever sent.
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), _due(now))
+        .values(
+            state=OutboxState.SENDING.value,
+            locked_until=lease,
+            attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    )
+    rows = (
+        (
+            await session.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_until == lease)
+                .execution_options(populate_existing=True)
             )
         )
-        rows = (
-            (
-                await session.execute(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_until == lease)
-                    .execution_options(populate_existing=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        return [await _detach(session, row) for row in rows]
+        .scalars()
+        .all()
+    )
+    return [await _detach(session, row) for row in rows]
 
 
 async def _detach(session: AsyncSession, row: OutboxMessage) -> Claimed:
@@ -385,21 +411,31 @@ async def run(rt: Runtime) -> None:
 
 
 async def list_dead(session: AsyncSession, limit: int = 100) -> list[OutboxMessage]:
+    """Rows waiting for a person: dead letters and rows held by a daily limit, newest first."""
     stmt = (
         select(OutboxMessage)
-        .where(OutboxMessage.state == OutboxState.DEAD.value)
+        .where(OutboxMessage.state.in_((OutboxState.DEAD.value, OutboxState.HELD.value)))
         .order_by(OutboxMessage.updated_at.desc())
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
 
 
+RETRYABLE = (OutboxState.DEAD.value, OutboxState.FAILED.value, OutboxState.HELD.value)
+
+
 async def retry_dead(session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
-    """Put a dead (or failed) row back in the queue with a fresh attempt count."""
+    """Put a dead, failed or held row back in the queue with a fresh attempt count.
+
+    A held row is released: the daily limits no longer apply to it (a person decided).
+    """
     row = await session.get(OutboxMessage, outbox_id)
-    if row is None or row.state not in (OutboxState.DEAD.value, OutboxState.FAILED.value):
+    if row is None or row.state not in RETRYABLE:
         return None
     now = utc_now()
+    if row.state == OutboxState.HELD.value:
+        row.payload = limits.release(row.payload)
+        row.last_error = None
     row.state = OutboxState.PENDING.value
     row.attempts = 0
     row.next_attempt_at = now

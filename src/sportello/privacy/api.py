@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -27,9 +28,23 @@ class DataSubjectRequest(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
 
 
+class AuditEntryRead(BaseModel):
+    """The audit row a request left: a keyed hash for subject and counts only, no personal data."""
+
+    id: int
+    subject_type: str
+    subject_id: str
+    action: str
+    actor_type: str
+    actor_id: str | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
 class ErasureRead(BaseModel):
     reference: str = Field(description="Keyed hash of the identifiers, as written in the audit log.")
     counts: dict[str, int]
+    audit: AuditEntryRead
 
 
 @router.post("/export", responses=DOCS)
@@ -49,4 +64,6 @@ async def erase_subject(rt: RuntimeDep, principal: CurrentAdmin, data: DataSubje
     secret = rt.settings.resolved_secret_key()
     async with rt.db.scope() as session:
         counts = await service.erase(session, subject, actor_type="operator", actor_id=principal.id, secret=secret)
-    return ErasureRead(reference=subject.digest(secret), counts=counts)
+        entry = await service.last_audit(session, subject.digest(secret), "erased")
+        read = AuditEntryRead.model_validate(entry, from_attributes=True)
+    return ErasureRead(reference=subject.digest(secret), counts=counts, audit=read)

@@ -413,6 +413,17 @@ async def _cascade_conversations(session: AsyncSession, conv_ids: set[uuid.UUID]
             await session.execute(delete(table).where(_in(column, conv_ids)))
 
 
+async def last_audit(session: AsyncSession, reference: str, action: str) -> AuditEvent:
+    """The newest audit row of a data-subject request (this transaction's own, once flushed)."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == "data_subject", AuditEvent.subject_id == reference, AuditEvent.action == action)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
 def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
 

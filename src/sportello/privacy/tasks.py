@@ -2,8 +2,8 @@
 
 What goes: closed tickets (with their notes and contact requests) closed before the cut-off;
 conversations whose last activity is before it and that no remaining ticket points at (with
-their messages, notes, queue entries, links, contact requests and analytics rows); sent, failed
-or dead notifications and inbound texts from before it; failed-login records. What stays: open,
+their messages, notes, queue entries, links, contact requests and analytics rows); sent, failed,
+dead or held notifications and inbound texts from before it; failed-login records. What stays: open,
 unresolved or recently closed tickets and their conversations, opt-out records (a STOP must be
 honoured for as long as we can text anyone), aggregated reports. Each run leaves an audit row
 with the cut-off and counts only.
@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 RUN_EVERY = timedelta(days=1)
 NEXT_RUN_KEY = "privacy.retention_next_run"
 BATCH = 500
-FINISHED_NOTIFICATIONS = (OutboxState.SENT.value, OutboxState.FAILED.value, OutboxState.DEAD.value)
+FINISHED_NOTIFICATIONS = (
+    OutboxState.SENT.value, OutboxState.FAILED.value, OutboxState.DEAD.value, OutboxState.HELD.value,
+)
 
 
 def months_before(now: datetime, months: int) -> datetime:

@@ -1,14 +1,16 @@
-// Supervisors and admins: operators (admins create and deactivate) and undelivered notifications.
+// Supervisors and admins: operators (admins create and deactivate) and undelivered notifications;
+// admins also get the personal-data requests panel (privacy.js).
 
 import { get, post } from "./api.js";
 import { h, clear, field, options, modal } from "./dom.js";
 import { t, when } from "./i18n.js";
 import { store, toast, isAdmin } from "./store.js";
+import { panel as privacyPanel } from "./privacy.js";
 
 export function render(main) {
   const ops = h("section", { class: "panel", "aria-labelledby": "ops-h" });
   const dead = h("section", { class: "panel", "aria-labelledby": "dead-h" });
-  clear(main, h("div", { class: "page-head" }, h("h1", {}, t("admin"))), h("div", { class: "admin-grid" }, ops, dead));
+  clear(main, h("div", { class: "page-head" }, h("h1", {}, t("admin"))), h("div", { class: "admin-grid" }, ops, dead, isAdmin() ? privacyPanel() : null));
   loadOperators(ops);
   loadDead(dead);
   return () => {};
@@ -89,21 +91,33 @@ async function loadDead(box) {
   clear(box,
     h("h2", { id: "dead-h", class: "panel-title" }, t("dead_letters")),
     h("ul", { class: "channel-list", "aria-label": t("channels") }, channels.map((c) => h("li", { class: c.configured ? "on" : "off" },
-      h("strong", {}, c.channel), ` · ${c.configured ? t("configured") : t("not_configured")} · ${c.pending} ${t("pending")} · ${c.dead} ${t("dead")}`))),
+      h("strong", {}, c.channel), ` · ${c.configured ? t("configured") : t("not_configured")} · ${c.pending} ${t("pending")} · ${c.dead} ${t("dead")}`,
+      c.held ? ` · ${c.held} ${t("held")}` : ""))),
     dead.length
       ? h("div", { class: "table-wrap" }, h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["#", t("kind"), t("channel"), t("recipient"), t("attempts"), t("last_error"), t("updated"), ""].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, dead.map((row) => h("tr", { dataset: { id: row.id } },
-          h("td", {}, String(row.id)), h("td", {}, row.kind), h("td", {}, row.channel), h("td", { class: "small" }, row.recipient),
-          h("td", {}, String(row.attempts)), h("td", { class: "small error-text" }, row.last_error || ""), h("td", { class: "small" }, when(row.updated_at)),
-          h("td", {}, h("button", { type: "button", class: "btn btn-small", "aria-label": `${t("retry")} #${row.id}`, onclick: async () => {
-            try {
-              await post(`/api/v1/notifications/dead-letters/${row.id}/retry`);
-              toast(t("retried", { id: row.id }));
-            } catch (err) {
-              toast(err.readable, "error");
-            }
-            loadDead(box);
-          } }, t("retry"))))))))
+        h("thead", {}, h("tr", {}, ["#", t("status"), t("kind"), t("channel"), t("recipient"), t("attempts"), t("last_error"), t("updated"), ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, dead.map((row) => deadRow(row, box)))))
       : h("p", { class: "muted" }, t("no_dead")));
+}
+
+// A held row (over a daily limit) says which limit in the operator's language and is released
+// with "send anyway"; a dead one is retried.
+function deadRow(row, box) {
+  const held = row.state === "held";
+  const action = held ? t("send_anyway") : t("retry");
+  return h("tr", { dataset: { id: row.id, state: row.state } },
+    h("td", {}, String(row.id)), h("td", {}, h("span", { class: "badge" }, held ? t("st_held") : t("st_dead"))),
+    h("td", {}, row.kind), h("td", {}, row.channel), h("td", { class: "small" }, row.recipient),
+    h("td", {}, String(row.attempts)),
+    h("td", { class: "small error-text" }, held && row.held_by ? t(`held_${row.held_by}`) : row.last_error || ""),
+    h("td", { class: "small" }, when(row.updated_at)),
+    h("td", {}, h("button", { type: "button", class: "btn btn-small", "aria-label": `${action} #${row.id}`, onclick: async () => {
+      try {
+        await post(`/api/v1/notifications/dead-letters/${row.id}/retry`);
+        toast(t(held ? "released" : "retried", { id: row.id }));
+      } catch (err) {
+        toast(err.readable, "error");
+      }
+      loadDead(box);
+    } }, action)));
 }
