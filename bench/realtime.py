@@ -143,8 +143,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for _ in range(args.repeat):
                     pairs, chats = operator_chats(port, tokens, pairs_n)
                     before = server.cpu_seconds()
-                    r = run_load({"mode": "throughput", "kind": "sportello", "pairs": pairs,
-                                  "seconds": args.seconds, "window": args.window})
+                    with server.sampled(f"{backend}-throughput-{len(rates)}"):
+                        r = run_load({"mode": "throughput", "kind": "sportello", "pairs": pairs,
+                                      "seconds": args.seconds, "window": args.window})
                     used = server.cpu_seconds() - before
                     end_chats(port, chats)
                     rates.append(r["messages_per_second"])
@@ -156,8 +157,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     runs = []
                     for _ in range(args.latency_repeat):
                         pairs, chats = operator_chats(port, tokens, pairs_n)
-                        runs.append(run_load({"mode": "latency", "kind": "sportello", "pairs": pairs,
-                                              "seconds": args.latency_seconds, "rate": rate}))
+                        with server.sampled(f"{backend}-latency{rate}-{len(runs)}"):
+                            runs.append(run_load({"mode": "latency", "kind": "sportello", "pairs": pairs,
+                                                  "seconds": args.latency_seconds, "rate": rate}))
                         end_chats(port, chats)
                     lat[str(rate)] = {
                         "p50_ms": median([r["p50_ms"] for r in runs]),
