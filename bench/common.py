@@ -98,7 +98,8 @@ class Server:
         """With `BENCH_PYSPY_LOAD=prefix`: py-spy samples the server while the block runs.
 
         Writes collapsed stacks to `prefix-LABEL.txt` (see bench/profile.py); unlike BENCH_PYSPY
-        it leaves out start-up and the benchmark's own set-up requests.
+        it leaves out start-up and the benchmark's own set-up requests. `BENCH_PYSPY_ARGS` adds
+        py-spy options (e.g. `--gil`: only samples holding the GIL).
         """
         prefix = os.environ.get("BENCH_PYSPY_LOAD")
         if not prefix or self.proc is None:
@@ -107,6 +108,7 @@ class Server:
         py_spy = Path(sys.executable).with_name("py-spy")
         spy = subprocess.Popen(
             [str(py_spy), "record", "-r", "250", "--format", "raw", "--nonblocking",
+             *os.environ.get("BENCH_PYSPY_ARGS", "").split(),
              "-o", f"{prefix}-{label}.txt", "--pid", str(self.proc.pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
