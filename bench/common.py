@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,31 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{self.argv} not ready")
+
+    @contextlib.contextmanager
+    def sampled(self, label: str) -> Iterator[None]:
+        """With `BENCH_PYSPY_LOAD=prefix`: py-spy samples the server while the block runs.
+
+        Writes collapsed stacks to `prefix-LABEL.txt` (see bench/profile.py); unlike BENCH_PYSPY
+        it leaves out start-up and the benchmark's own set-up requests. `BENCH_PYSPY_ARGS` adds
+        py-spy options (e.g. `--gil`: only samples holding the GIL).
+        """
+        prefix = os.environ.get("BENCH_PYSPY_LOAD")
+        if not prefix or self.proc is None:
+            yield
+            return
+        py_spy = Path(sys.executable).with_name("py-spy")
+        spy = subprocess.Popen(
+            [str(py_spy), "record", "-r", "250", "--format", "raw", "--nonblocking",
+             *os.environ.get("BENCH_PYSPY_ARGS", "").split(),
+             "-o", f"{prefix}-{label}.txt", "--pid", str(self.proc.pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used so far."""

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select, update
@@ -214,10 +215,17 @@ async def store_visitor_messages(
     A request's own failure (wrong token: NotFound) is returned in its place and touches no row.
     On SQLite the statements of the whole batch run in one call on the database thread: through
     the async adapter every statement costs four round trips to that thread, which the profile
-    showed to be most of a message's cost.
+    showed to be most of a message's cost. On PostgreSQL the batch is one pipelined round trip of
+    one statement per message, sent on asyncpg directly: building and compiling two SQLAlchemy
+    statements per message cost ~850 µs of CPU, more than everything else on the path.
     """
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "sqlite":
         return await _store_visitor_messages_sqlite(session, requests)
+    if dialect == "postgresql":
+        driver = await _asyncpg_in_transaction(session)
+        if driver is not None:
+            return await _store_visitor_messages_pg(session, driver, requests)
     out: list[StoredMessage | DomainError] = []
     for r in requests:
         try:
@@ -300,23 +308,104 @@ async def _store_visitor_messages_sqlite(
             continue
         new_id, seq, status, channel = result
         if new_id is None:
-            row = (
-                await session.execute(
-                    select(Message.__table__).where(
-                        Message.__table__.c.conversation_id == conv_id,
-                        Message.__table__.c.client_message_id == r.client_message_id,
-                    )
-                )
-            ).one()
-            done.append(StoredMessage(MessageRead.model_validate(dict(row._mapping)), False, status))
-            continue
-        read = MessageRead(
-            id=new_id, conversation_id=conv_id, seq=seq, sender=Sender.VISITOR.value, body=r.body,
-            channel=channel, created_at=now, metadata={}, client_message_id=r.client_message_id,
-        )
-        emit(session, conversation_channel(conv_id), {"type": "message.created", "message": read.model_dump(mode="json")})
-        done.append(StoredMessage(read, True, status))
+            done.append(StoredMessage(await _stored_by_client_id(session, conv_id, r.client_message_id), False, status))
+        else:
+            done.append(_stored_visitor_message(session, conv_id, new_id, seq, status, channel, r.body, now, r.client_message_id))
     return done
+
+
+# One statement per message, so a batch goes to PostgreSQL as one pipelined round trip: lock the
+# conversation row (FOR UPDATE returns its latest committed version, so the sequence is current
+# even after waiting for another process's batch), insert with the next number unless the client
+# id is already stored, and move `last_seq` only when a row went in. Always one result row.
+_PG_STORE = """
+WITH conv AS MATERIALIZED (
+    SELECT id, last_seq, status, channel FROM conversations
+    WHERE id = $1 AND token_hash = $2
+    FOR UPDATE
+), ins AS (
+    INSERT INTO messages (conversation_id, seq, sender, body, channel, created_at, metadata, client_message_id)
+    SELECT id, last_seq + 1, $3::varchar, $4::text, channel, $5::timestamptz, $6::jsonb, $7::varchar FROM conv
+    ON CONFLICT (conversation_id, client_message_id) DO NOTHING
+    RETURNING id, seq
+), bump AS (
+    UPDATE conversations SET last_seq = ins.seq, last_activity_at = $5::timestamptz, updated_at = $5::timestamptz
+    FROM ins WHERE conversations.id = $1
+)
+SELECT conv.id IS NOT NULL AS found, conv.status, conv.channel, ins.id, ins.seq
+FROM (SELECT 1) AS one LEFT JOIN conv ON true LEFT JOIN ins ON true
+"""
+
+
+async def _asyncpg_in_transaction(session: AsyncSession) -> Any | None:
+    """The session's asyncpg connection with its transaction begun, or None if not reachable.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily with the first statement; statements sent
+    on the driver directly must find it open, or they would commit on their own.
+    """
+    conn = await session.connection()
+    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    if not hasattr(adapter, "_start_transaction") or not hasattr(adapter, "_transaction"):
+        return None
+    if adapter._transaction is None:
+        await adapter._start_transaction()
+    return adapter.driver_connection if adapter._transaction is not None else None
+
+
+async def _store_visitor_messages_pg(
+    session: AsyncSession, driver: Any, requests: Sequence[VisitorMessage]
+) -> list[StoredMessage | DomainError]:
+    now = utc_now()
+    out: list[StoredMessage | DomainError | None] = []
+    args = []
+    conv_ids: list[uuid.UUID] = []
+    for r in requests:
+        try:
+            conv_id = _parse_id(r.conversation_id)
+        except DomainError as exc:
+            out.append(exc)
+            continue
+        out.append(None)
+        conv_ids.append(conv_id)
+        args.append((conv_id, hash_token(r.token or ""), Sender.VISITOR.value, r.body, now, "{}", r.client_message_id))
+    # asyncpg pipelines the statements of fetchmany: one round trip for the whole batch.
+    results = await driver.fetchmany(_PG_STORE, args) if args else []
+    pending = iter(zip(requests, conv_ids, results, strict=False))
+    done: list[StoredMessage | DomainError] = []
+    for slot in out:
+        if slot is not None:
+            done.append(slot)
+            continue
+        r, conv_id, (found, status, channel, new_id, seq) = next(pending)
+        if not found:
+            done.append(NotFound(NOT_FOUND))
+        elif new_id is None:
+            done.append(StoredMessage(await _stored_by_client_id(session, conv_id, r.client_message_id), False, status))
+        else:
+            done.append(_stored_visitor_message(session, conv_id, new_id, seq, status, channel, r.body, now, r.client_message_id))
+    return done
+
+
+async def _stored_by_client_id(session: AsyncSession, conv_id: uuid.UUID, client_message_id: str | None) -> MessageRead:
+    table = Message.__table__
+    row = (
+        await session.execute(
+            select(table).where(table.c.conversation_id == conv_id, table.c.client_message_id == client_message_id)
+        )
+    ).one()
+    return MessageRead.model_validate(dict(row._mapping))
+
+
+def _stored_visitor_message(
+    session: AsyncSession, conv_id: uuid.UUID, new_id: int, seq: int, status: str, channel: str,
+    body: str, now: datetime, client_message_id: str | None,
+) -> StoredMessage:
+    read = MessageRead(
+        id=new_id, conversation_id=conv_id, seq=seq, sender=Sender.VISITOR.value, body=body,
+        channel=channel, created_at=now, metadata={}, client_message_id=client_message_id,
+    )
+    emit(session, conversation_channel(conv_id), {"type": "message.created", "message": read.model_dump(mode="json")})
+    return StoredMessage(read, True, status)
 
 
 def visitor_access(conversation_id: uuid.UUID | str, token: str | None) -> ColumnElement[bool]:
