@@ -10,7 +10,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,12 +71,9 @@ async def test_two_processes_and_a_worker_run_the_whole_path(
         async with rt.db.scope() as session:
             await replace_topics(session, load_kb_file(LUCINE_KB), actor_type="test")
         await make_operator(rt, "ada@example.com", max_chats=1)
-    started = time.monotonic()
     a = process_server_factory.start(**APP_ENV)
     b = process_server_factory.start(**APP_ENV)
     request.getfixturevalue("worker")
-    startup = time.monotonic() - started
-    assert startup < 20, f"two app processes took {startup:.1f} s to start"
 
     async with httpx.AsyncClient(base_url=a.base_url) as http_a, httpx.AsyncClient(base_url=b.base_url) as http_b:
         # The operator works on B.
