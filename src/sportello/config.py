@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     sla_warn_ratio: float = 0.8
     vip_customer_refs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     callback_horizon_days: int = 14
+    callback_window_minutes: float = 60.0
     # Notifications: outbox and channels (docs/notifications.md). A channel with nothing
     # configured is off; its notifications wait in the outbox.
     smtp_host: str | None = None
