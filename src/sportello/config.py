@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     holiday_country: str = "IT"
     initial_response_seconds: float = 60.0
     queue_wait_seconds: float = 300.0
+    queue_disconnect_grace_seconds: float = 60.0
     operator_silence_seconds: float = 600.0
     visitor_inactivity_seconds: float = 1800.0
     presence_timeout_seconds: float = 30.0

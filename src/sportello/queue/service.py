@@ -34,6 +34,11 @@ from sportello.timeutil import utc_now
 S = ConversationStatus
 WITH_OPERATOR = (S.ASSIGNED.value, S.LIVE.value)
 IN_HANDOFF = (S.QUEUED.value, S.ASSIGNED.value, S.LIVE.value)
+# The queue entry states of a visitor still waiting for an operator (an offer may be pending),
+# and the conversation statuses they go with.
+WAITING_STATES = (EntryState.WAITING.value, EntryState.OFFERED.value)
+WAITING_STATUSES = (S.QUEUED.value, S.ASSIGNED.value)
+VISITOR_GONE_EVENT = "queue.visitor_gone"
 SAMPLE_DAYS = 7
 SAMPLES = 50
 PUBLISH_CHUNK = 500
@@ -423,17 +428,31 @@ async def keep_waiting(rt: Runtime, conv: Conversation, session: AsyncSession, n
 
 
 async def leave_queue(
-    rt: Runtime, session: AsyncSession, conv: Conversation, *, leave_contact: bool, now: datetime
+    rt: Runtime,
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    leave_contact: bool,
+    now: datetime,
+    gone: bool = False,
 ) -> None:
-    """The visitor leaves the queue: recorded as abandonment (or time-out when leaving a contact)."""
+    """The visitor leaves the queue: recorded as abandonment (or time-out when leaving a contact).
+
+    `gone`: the ticker removes a visitor whose widget stayed closed past the grace period; it is
+    an abandonment too, with `end_reason` `visitor_gone`.
+    """
     entry = await current_entry(session, conv.id)
-    if entry is None or entry.state not in (EntryState.WAITING.value, EntryState.OFFERED.value):
+    if entry is None or entry.state not in WAITING_STATES:
         raise Conflict("the conversation is not waiting in the queue")
     state = EntryState.TIMED_OUT if leave_contact else EntryState.ABANDONED
+    end_reason = "visitor_gone" if gone else state.value
     result = await session.execute(
         update(QueueEntry)
-        .where(QueueEntry.id == entry.id, QueueEntry.state.in_((EntryState.WAITING.value, EntryState.OFFERED.value)))
-        .values(state=state.value, ended_at=now, end_reason=state.value, offer_deadline_at=None, wait_deadline_at=None)
+        .where(QueueEntry.id == entry.id, QueueEntry.state.in_(WAITING_STATES))
+        .values(
+            state=state.value, ended_at=now, end_reason=end_reason,
+            offer_deadline_at=None, wait_deadline_at=None, gone_deadline_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -442,7 +461,60 @@ async def leave_queue(
         emit(session, operator_channel(entry.operator_id), {"type": "offer.withdrawn", "conversation_id": str(conv.id), "reason": "visitor left"})
     conv.operator_id = None
     target = S.AWAITING_CONTACT if leave_contact else S.BOT
-    await conversations.transition(session, conv, target, actor_type="visitor", reason=state.value)
-    await _post(session, conv, text("leave_contact" if leave_contact else "left_queue", conv.language), kind=f"queue.{state.value}")
-    audit.record(session, "queue_entry", entry.id, state.value, actor_type="visitor")
+    actor = "system" if gone else "visitor"
+    await conversations.transition(session, conv, target, actor_type=actor, reason=end_reason)
+    body = "leave_contact" if leave_contact else ("gone_from_queue" if gone else "left_queue")
+    await _post(session, conv, text(body, conv.language), kind=f"queue.{end_reason}")
+    audit.record(session, "queue_entry", entry.id, state.value, actor_type=actor, data={"reason": end_reason})
     _queue_changed(session)
+
+
+async def visitor_returned(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """A visitor socket of the conversation is open: cancel the grace period, if one runs.
+
+    Reads first, so the usual case (no grace period running) writes nothing.
+    """
+    pending = QueueEntry.gone_deadline_at.is_not(None), QueueEntry.ended_at.is_(None)
+    mine = QueueEntry.conversation_id == conversation_id
+    if (await session.execute(select(QueueEntry.id).where(mine, *pending).limit(1))).first() is None:
+        return False
+    result = await session.execute(
+        update(QueueEntry).where(mine, *pending).values(gone_deadline_at=None).returning(QueueEntry.id)
+    )
+    returned = list(result.scalars())
+    for entry_id in returned:
+        audit.record(session, "queue_entry", entry_id, "visitor_returned", actor_type="visitor")
+    return bool(returned)
+
+
+async def visitor_left(
+    session: AsyncSession, settings: Settings, conversation_id: uuid.UUID, now: datetime
+) -> bool:
+    """The conversation's last visitor socket in this process closed while it waits in the queue.
+
+    Starts the grace period (`queue_disconnect_grace_seconds`) as a deadline on the entry, which
+    the ticker acts on. The internal event lets a socket of this conversation still open in
+    another process (a second tab) cancel it at once.
+    """
+    deadline = now + timedelta(seconds=settings.queue_disconnect_grace_seconds)
+    waiting = (
+        QueueEntry.conversation_id == conversation_id,
+        QueueEntry.state.in_(WAITING_STATES),
+        QueueEntry.ended_at.is_(None),
+        QueueEntry.gone_deadline_at.is_(None),
+    )
+    # Most sockets that close are not in the queue: find out with a read, write only if needed.
+    if (await session.execute(select(QueueEntry.id).where(*waiting).limit(1))).first() is None:
+        return False
+    result = await session.execute(
+        update(QueueEntry).where(*waiting).values(gone_deadline_at=deadline).returning(QueueEntry.id)
+    )
+    started = list(result.scalars())
+    for entry_id in started:
+        audit.record(session, "queue_entry", entry_id, "visitor_disconnected", data={"deadline": deadline.isoformat()})
+        emit(
+            session,
+            conversations.conversation_channel(conversation_id),
+            {"type": VISITOR_GONE_EVENT, "conversation_id": str(conversation_id), "internal": True},
+        )
+    return bool(started)
