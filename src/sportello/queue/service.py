@@ -25,7 +25,13 @@ from sportello.errors import Conflict, InvalidInput
 from sportello.events import emit
 from sportello.operators.models import Operator, Presence
 from sportello.operators.service import OPERATORS_CHANNEL, operator_channel
-from sportello.queue.estimate import estimate_waits, round_estimate, typical_duration
+from sportello.queue.estimate import (
+    Pool,
+    estimate_by_language,
+    handle_for,
+    round_estimate,
+    typical_duration,
+)
 from sportello.queue.models import PRIORITY_WEIGHT, EntryState, Priority, QueueEntry
 from sportello.queue.texts import describe_wait, text
 from sportello.runtime import Runtime
@@ -41,6 +47,7 @@ WAITING_STATUSES = (S.QUEUED.value, S.ASSIGNED.value)
 VISITOR_GONE_EVENT = "queue.visitor_gone"
 SAMPLE_DAYS = 7
 SAMPLES = 50
+LANGUAGE_WINDOW = 4  # × SAMPLES recent chats searched for each language's own sample
 PUBLISH_CHUNK = 500
 
 
@@ -221,10 +228,14 @@ async def request_handoff(
 
 @dataclass
 class Capacity:
+    """Who is online to take chats, and how fast chats go (globally and per language)."""
+
     slots: int = 0
     free: int = 0
     handle: float = 0.0
     accept: float = 0.0
+    pools: list[Pool] = field(default_factory=list)
+    handle_by_language: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -249,19 +260,21 @@ async def operator_loads(session: AsyncSession, operator_ids: Sequence[uuid.UUID
 async def measure_capacity(session: AsyncSession, settings: Settings, now: datetime) -> Capacity:
     online = (
         await session.execute(
-            select(Operator.id, Operator.max_chats).where(
+            select(Operator.id, Operator.max_chats, Operator.languages).where(
                 Operator.active.is_(True), Operator.presence == Presence.ONLINE.value
             )
         )
     ).all()
-    loads = await operator_loads(session, [op_id for op_id, _ in online])
+    loads = await operator_loads(session, [op_id for op_id, _, _ in online])
     since = now - timedelta(days=SAMPLE_DAYS)
+    # The last SAMPLES chats give the global handle time; a wider window gives each language
+    # its own sample, so a language with fewer chats still gets measured.
     finished = (
         await session.execute(
-            select(QueueEntry.assigned_at, QueueEntry.ended_at)
+            select(QueueEntry.assigned_at, QueueEntry.ended_at, QueueEntry.language)
             .where(QueueEntry.ended_at > since, QueueEntry.assigned_at.is_not(None))
             .order_by(QueueEntry.ended_at.desc())
-            .limit(SAMPLES)
+            .limit(SAMPLES * LANGUAGE_WINDOW)
         )
     ).all()
     accepted = (
@@ -272,17 +285,27 @@ async def measure_capacity(session: AsyncSession, settings: Settings, now: datet
             .limit(SAMPLES)
         )
     ).all()
-    handle = typical_duration(
-        [(e - a).total_seconds() for a, e in finished if a and e], settings.default_handle_seconds
-    )
+    durations = [(lang, (e - a).total_seconds()) for a, e, lang in finished if a and e]
+    handle = typical_duration([d for _, d in durations[:SAMPLES]], settings.default_handle_seconds)
+    per_language: dict[str, list[float]] = {}
+    for lang, seconds in durations:
+        if len(sample := per_language.setdefault(lang, [])) < SAMPLES:
+            sample.append(seconds)
     accept = typical_duration(
         [(a - o).total_seconds() for o, a in accepted if o and a], settings.default_accept_seconds
     )
+    pools: dict[frozenset[str], list[int]] = {}
+    for op_id, max_chats, languages in online:
+        pool = pools.setdefault(frozenset(languages or ()), [0, 0])
+        pool[0] += max_chats
+        pool[1] += max(max_chats - loads.get(op_id, 0), 0)
     return Capacity(
-        slots=sum(m for _, m in online),
-        free=sum(max(m - loads.get(op_id, 0), 0) for op_id, m in online),
+        slots=sum(m for _, m, _ in online),
+        free=sum(max(m - loads.get(op_id, 0), 0) for op_id, m, _ in online),
         handle=handle,
         accept=accept,
+        pools=[Pool(langs, slots, free) for langs, (slots, free) in pools.items()],
+        handle_by_language={lang: handle_for(sample, handle) for lang, sample in per_language.items()},
     )
 
 
@@ -303,8 +326,12 @@ async def snapshot(session: AsyncSession, settings: Settings, now: datetime) -> 
     """The whole waiting queue with each position's estimated wait: O(queue)."""
     entries = await waiting_entries(session)
     capacity = await measure_capacity(session, settings, now)
-    waits = estimate_waits(
-        len(entries), slots=capacity.slots, free_slots=capacity.free, handle=capacity.handle, accept=capacity.accept
+    waits = estimate_by_language(
+        [entry.language for entry in entries],
+        capacity.pools,
+        handle=capacity.handle_by_language,
+        default_handle=capacity.handle,
+        accept=capacity.accept,
     )
     return QueueSnapshot(entries, [round_estimate(w) for w in waits], capacity)
 
