@@ -1,7 +1,7 @@
 """SLA alerts survive `sportello serve` processes killed with SIGKILL at the worst moments.
 
-A tiny policy (high: first response in 8 s, calendar time) puts the warning and the breach a few
-seconds apart. The first process is killed right after its warning committed; the second is
+A tiny policy (high: first response in 20 s, calendar time, warning at 25%) puts the warning and
+the breach far enough apart for a second process to start in between, even on a busy machine. The first process is killed right after its warning committed; the second is
 killed while its breach transaction is stuck on a database lock the test holds (PostgreSQL: on
 the outbox insert, after the ticket row was claimed and changed; SQLite: on its first write),
 so it dies with the breach half done. The processes started afterwards must fire the breach and
@@ -33,11 +33,13 @@ from sportello.tickets.models import Ticket
 from tests.fixtures.backends import Backend
 from tests.operators.helpers import eventually, make_operator, side_runtime
 
-FIRST_RESPONSE = 8.0  # seconds; the warning comes at 80%, 6.4 s
+FIRST_RESPONSE = 20.0  # seconds
+WARN_RATIO = 0.25  # the warning at 5 s
 ENV = {
     "SPORTELLO_OPENING_HOURS": "always",
     "SPORTELLO_TICKER_INTERVAL": "0.2",
     "SPORTELLO_SLA_POLICIES": f"high={FIRST_RESPONSE:g}s/1h/calendar",
+    "SPORTELLO_SLA_WARN_RATIO": str(WARN_RATIO),
 }
 
 
@@ -60,7 +62,10 @@ async def _actions(rt: Runtime, number: str) -> Counter[str]:
 async def _outbox(rt: Runtime, ticket_id: uuid.UUID) -> Counter[str]:
     async with rt.db.scope() as session:
         rows = await session.execute(select(OutboxMessage.kind, OutboxMessage.payload))
-        return Counter(kind for kind, payload in rows.all() if payload.get("ticket_id") == str(ticket_id))
+        return Counter(
+            kind for kind, payload in rows.all()
+            if payload.get("ticket_id") == str(ticket_id) and kind in ("sla.warning", "sla.breached", "ticket.escalated")
+        )
 
 
 @asynccontextmanager
@@ -91,7 +96,9 @@ async def writes_blocked(backend: Backend, settings: Settings) -> AsyncIterator[
 async def test_killed_processes_neither_lose_nor_repeat_a_breach(
     backend: Backend, settings: Settings, process_server_factory: Any
 ) -> None:
-    side = settings.model_copy(update={"opening_hours": "always", "sla_policies": ENV["SPORTELLO_SLA_POLICIES"]})
+    side = settings.model_copy(
+        update={"opening_hours": "always", "sla_policies": ENV["SPORTELLO_SLA_POLICIES"], "sla_warn_ratio": WARN_RATIO}
+    )
     first = process_server_factory.start(**ENV)
     async with side_runtime(side) as rt:
         agent = await make_operator(rt, "agent@example.com", tier=1)
@@ -116,9 +123,12 @@ async def test_killed_processes_neither_lose_nor_repeat_a_breach(
         assert time.monotonic() - created < FIRST_RESPONSE, "the breach came before the kill; machine too slow"
         assert (await _actions(rt, number))["sla_breached"] == 0
 
-        # 2. Kill the second process while its breach transaction waits on our lock.
+        # 2. Kill the second process while its breach transaction waits on our lock. It starts
+        # first: on SQLite a blocked ticker holds the process's one connection, so it could not
+        # answer /readyz.
+        second = process_server_factory.start(**ENV)
         async with writes_blocked(backend, settings) as lock:
-            second = process_server_factory.start(**ENV)
+            assert time.monotonic() - created < FIRST_RESPONSE, "the second process started after the breach was due"
             if backend.name == "postgres":
                 async def breach_stuck() -> bool:
                     # A transaction that already wrote (it has an xid: the claimed ticket row)
