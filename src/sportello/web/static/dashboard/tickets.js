@@ -295,7 +295,7 @@ function tierForm(tk, reload) {
   const reason = h("input", { id: "tk-tier-reason", type: "text", maxlength: "200" });
   const error = h("p", { class: "form-error", role: "alert", id: "tier-error" });
   const form = h("form", { class: "panel stack", "aria-labelledby": "tier-h" },
-    h("h2", { class: "panel-title", id: "tier-h" }, t("tier_h")),
+    h("h2", { class: "panel-title", id: "tier-h" }, t("tier_panel")),
     field(t("tier_h"), tier), field(t("tier_reason"), reason), error,
     h("button", { type: "submit", class: "btn" }, t("tier_move")));
   form.addEventListener("submit", async (event) => {
