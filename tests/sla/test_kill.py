@@ -11,18 +11,13 @@ its escalation exactly once, with one set of outbox notifications.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from sportello.config import Settings
 from sportello.notifications import service as notifications
@@ -31,6 +26,7 @@ from sportello.runtime import Runtime
 from sportello.tickets import service as tickets
 from sportello.tickets.models import Ticket
 from tests.fixtures.backends import Backend
+from tests.fixtures.locks import writes_blocked
 from tests.operators.helpers import eventually, make_operator, side_runtime
 
 FIRST_RESPONSE = 20.0  # seconds
@@ -66,30 +62,6 @@ async def _outbox(rt: Runtime, ticket_id: uuid.UUID) -> Counter[str]:
             kind for kind, payload in rows.all()
             if payload.get("ticket_id") == str(ticket_id) and kind in ("sla.warning", "sla.breached", "ticket.escalated")
         )
-
-
-@asynccontextmanager
-async def writes_blocked(backend: Backend, settings: Settings) -> AsyncIterator[Any]:
-    """Hold a lock that stalls other processes' writes (PostgreSQL: inserts into the outbox only)."""
-    if backend.name == "sqlite":
-        conn = sqlite3.connect(make_url(settings.resolved_database_url).database or "", isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")  # the write lock: readers go on (WAL), writers wait
-        try:
-            yield conn
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-        return
-    url = make_url(settings.resolved_database_url)
-    pg = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
-    tx = pg.transaction()
-    await tx.start()
-    await pg.execute("LOCK TABLE notification_outbox IN SHARE MODE")  # INSERT waits for it
-    try:
-        yield pg
-    finally:
-        await tx.rollback()
-        await pg.close()
 
 
 @pytest.mark.slow
