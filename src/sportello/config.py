@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     initial_response_seconds: float = 60.0
     queue_wait_seconds: float = 300.0
     queue_alert_seconds: float = 120.0  # a visitor waiting this long alerts operators (0: never)
+    queue_disconnect_grace_seconds: float = 60.0
     operator_silence_seconds: float = 600.0
     visitor_inactivity_seconds: float = 1800.0
     presence_timeout_seconds: float = 30.0
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     sla_warn_ratio: float = 0.8
     vip_customer_refs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     callback_horizon_days: int = 14
+    callback_window_minutes: float = 60.0
     # Notifications: outbox and channels (docs/notifications.md). A channel with nothing
     # configured is off; its notifications wait in the outbox.
     smtp_host: str | None = None

@@ -30,7 +30,7 @@ from sportello.queue.alerts import operator_silent, waiting_alerts
 from sportello.queue.live import close_chat
 from sportello.queue.models import EntryState, QueueEntry
 from sportello.queue.routing import dispatch, lapse_offer
-from sportello.queue.service import current_entry, publish_positions
+from sportello.queue.service import current_entry, leave_queue, publish_positions
 from sportello.queue.texts import text
 from sportello.runtime import Runtime
 from sportello.sla.tasks import run_sla_tick
@@ -120,6 +120,42 @@ async def queue_wait_timeouts(rt: Runtime, now: datetime) -> int:
             {"type": "queue.wait_timeout", "conversation_id": str(conv.id), "actions": ["keep_waiting", "leave_contact"]},
         )
         audit.record(session, "queue_entry", entry.id, "wait_timeout")
+        return True
+
+    return await _each(rt, ids, act)
+
+
+async def visitors_gone(rt: Runtime, now: datetime) -> int:
+    """Take out of the queue, as abandoned, visitors whose widget stayed closed past the grace period."""
+    waiting = (EntryState.WAITING.value, EntryState.OFFERED.value)
+    async with rt.db.scope() as session:
+        ids = list(
+            (
+                await session.execute(
+                    select(QueueEntry.id)
+                    .where(QueueEntry.state.in_(waiting), QueueEntry.gone_deadline_at <= now)
+                    .limit(BATCH)
+                )
+            ).scalars()
+        )
+
+    async def act(session: AsyncSession, entry_id: uuid.UUID) -> bool:
+        entry = (
+            await session.execute(
+                select(QueueEntry)
+                .where(
+                    QueueEntry.id == entry_id,
+                    QueueEntry.state.in_(waiting),
+                    QueueEntry.gone_deadline_at <= now,
+                )
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+        if entry is None:
+            return False
+        conv = await conversations.get_conversation(session, entry.conversation_id)
+        await leave_queue(rt, session, conv, leave_contact=False, now=now, gone=True)
         return True
 
     return await _each(rt, ids, act)
@@ -229,6 +265,7 @@ async def tick(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
         "offers_lapsed": await lapse_offers(rt, now),
         "queue_wait_timeouts": await queue_wait_timeouts(rt, now),
         "queue_waiting_alerts": await waiting_alerts(rt, now),
+        "queue_visitors_gone": await visitors_gone(rt, now),
         "operator_silence_alerts": await operator_silence(rt, now),
         "visitor_inactivity_closed": await visitor_inactivity(rt, now),
         "sla_events": await run_sla_tick(rt, now),

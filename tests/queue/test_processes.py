@@ -15,6 +15,7 @@ from sportello.conversations.models import Conversation
 from sportello.queue.models import QueueEntry
 from tests.fixtures.backends import Backend
 from tests.fixtures.clients import auth, open_conversation
+from tests.fixtures.locks import writes_blocked
 from tests.operators.helpers import (
     OperatorSocket,
     bearer,
@@ -138,3 +139,61 @@ async def test_restart_in_the_middle_of_a_queue_wait(backend: Backend, settings:
     await eventually(fired, timeout=10)
     await asyncio.sleep(1.5)
     assert await timeouts() == 1
+
+
+@pytest.mark.slow
+async def test_killed_while_the_wait_timeout_is_being_written(backend: Backend, settings: Settings, process_server_factory: Any) -> None:
+    """SIGKILL in the middle of the wait-timeout job: the new processes post it exactly once."""
+    env = {**ENV, "SPORTELLO_QUEUE_WAIT_SECONDS": "6", "SPORTELLO_PRESENCE_TIMEOUT_SECONDS": "3"}
+    a = process_server_factory.start(**env)
+    async with side_runtime(settings) as rt:
+        await make_operator(rt, "uma@example.com", max_chats=1)
+    async with httpx.AsyncClient(base_url=a.base_url) as http:
+        token = await login(http, "uma@example.com")
+        http.cookies.clear()
+        sock = await OperatorSocket.connect(a.ws_url, token)
+        first = await open_conversation(http)
+        await http.post(f"/api/v1/conversations/{first['id']}/handoff", headers=auth(first["token"]))
+        await sock.until(lambda f: f["type"] == "offer.created")
+        assert (await http.post(f"/api/v1/conversations/{first['id']}/accept", headers=bearer(token))).status_code == 200
+        waiting = await open_conversation(http)
+        r = await http.post(f"/api/v1/conversations/{waiting['id']}/handoff", headers=auth(waiting["token"]))
+        assert r.json()["outcome"] == "queued"
+        queued_at = asyncio.get_running_loop().time()
+
+    async def timeouts(base_url: str) -> int:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            msgs = (await http.get(f"/api/v1/conversations/{waiting['id']}/messages", headers=auth(waiting["token"]))).json()
+        return [m["metadata"].get("kind") for m in msgs].count("queue.wait_timeout")
+
+    async with writes_blocked(backend, settings) as lock:
+        if backend.name == "postgres":
+            # The ticker claimed the entry, cleared its deadline and now waits to store the message.
+            await lock.execute("LOCK TABLE messages IN SHARE MODE")
+
+            async def stuck() -> bool:
+                await lock.execute("SELECT pg_stat_clear_snapshot()")
+                return bool(
+                    await lock.fetchval(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                        " WHERE NOT l.granted AND l.relation = 'messages'::regclass"
+                        " AND a.backend_xid IS NOT NULL AND a.query ILIKE '%INSERT INTO messages%'"
+                    )
+                )
+
+            await eventually(stuck, timeout=15)
+        else:
+            # SQLite shows no waiters: a dozen ticker passes past the deadline, all blocked.
+            await asyncio.sleep(max(0.0, 6 - (asyncio.get_running_loop().time() - queued_at)) + 2.5)
+        a.kill()
+    await sock.close()
+    survivors = [process_server_factory.start(**env)]
+    if backend.name == "postgres":
+        survivors.append(process_server_factory.start(**env))
+
+    async def fired() -> bool:
+        return await timeouts(survivors[0].base_url) >= 1
+
+    await eventually(fired, timeout=15)
+    await asyncio.sleep(1.5)
+    assert await timeouts(survivors[-1].base_url) == 1

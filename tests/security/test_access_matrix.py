@@ -113,6 +113,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/tickets"): staff(),
     ("GET", T): VISIBLE,
     ("PATCH", T): VISIBLE,
+    ("PATCH", f"{T}/tier"): SUPERVISORS,  # the role check comes first: no ticket is revealed
     ("POST", f"{T}/notes"): VISIBLE,
     ("GET", f"{T}/notes"): VISIBLE,
     ("POST", f"{T}/replies"): VISIBLE,
@@ -234,6 +235,7 @@ def bodies(world: World) -> dict[tuple[str, str], Callable[[str], Any]]:
         ("POST", "/api/v1/canned-replies"): lambda p: {"shortcut": f"s{uuid.uuid4().hex[:6]}", "language": "it", "title": "T", "body": "B"},
         ("POST", "/api/v1/tickets"): lambda p: {"subject": "S", "contact_method": "email", "email": "c@example.com"},
         ("PATCH", T): lambda p: {"priority": "high"},
+        ("PATCH", f"{T}/tier"): lambda p: {"tier": 3},
         ("POST", f"{T}/notes"): lambda p: {"body": "note"},
         ("POST", f"{T}/replies"): lambda p: {"body": "reply"},
         ("POST", "/api/v1/vip-customers"): lambda p: {"customer_ref": f"C-{uuid.uuid4().hex[:6]}"},

@@ -38,7 +38,7 @@ S = ConversationStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.BOT: frozenset({S.QUEUED, S.AWAITING_CONTACT, S.CLOSED}),
     S.QUEUED: frozenset({S.ASSIGNED, S.AWAITING_CONTACT, S.BOT, S.CLOSED}),
-    S.ASSIGNED: frozenset({S.LIVE, S.QUEUED, S.AWAITING_CONTACT, S.CLOSED}),
+    S.ASSIGNED: frozenset({S.LIVE, S.QUEUED, S.AWAITING_CONTACT, S.BOT, S.CLOSED}),
     S.LIVE: frozenset({S.CLOSED, S.QUEUED, S.AWAITING_CONTACT}),
     S.AWAITING_CONTACT: frozenset({S.TICKETED, S.BOT, S.QUEUED, S.CLOSED}),
     S.TICKETED: frozenset({S.BOT, S.QUEUED, S.CLOSED}),

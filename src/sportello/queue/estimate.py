@@ -14,10 +14,14 @@ free is close to random; the pooled rate is what carries the information.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 PRIOR_WEIGHT = 5
 HEAD_START = 0.5
+# A language's own handle time is used from this many recent chats on; below, the global one.
+LANGUAGE_MIN_SAMPLES = 10
 
 
 def typical_duration(samples: Sequence[float], prior: float, prior_weight: int = PRIOR_WEIGHT) -> float:
@@ -46,3 +50,71 @@ def round_estimate(seconds: float | None) -> int | None:
     if seconds < 120:
         return int(15 * round(seconds / 15))
     return int(60 * round(seconds / 60))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Online operators who speak the same languages (none listed: every language)."""
+
+    languages: frozenset[str]
+    slots: int
+    free: int
+
+    def speaks(self, language: str) -> bool:
+        return not self.languages or language in self.languages
+
+
+def handle_for(language_samples: Sequence[float], global_handle: float) -> float:
+    """A language's handle time: its own recent mean once it has enough chats, else the global one."""
+    if len(language_samples) < LANGUAGE_MIN_SAMPLES:
+        return global_handle
+    return typical_duration(language_samples, global_handle)
+
+
+def estimate_by_language(
+    languages: Sequence[str],
+    pools: Sequence[Pool],
+    *,
+    handle: Mapping[str, float],
+    default_handle: float,
+    accept: float,
+) -> list[float | None]:
+    """Estimated seconds of wait for each queue position, given each waiting visitor's language.
+
+    A visitor of language L is served by the pools that speak L, at their pace: the slots of
+    those pools, freeing every `handle[L] + accept` seconds. Visitors ahead compete for those
+    slots by how much they overlap: one of language M counts for the share of M's slots that
+    also speak L (1 for L itself, 0 for a language none of L's operators speaks). With one pool
+    for every language this is exactly `estimate_waits`.
+    """
+    slots_of: dict[str, int] = {}
+    shared: dict[tuple[str, str], float] = {}
+
+    def slots(language: str) -> int:
+        if language not in slots_of:
+            slots_of[language] = sum(p.slots for p in pools if p.speaks(language))
+        return slots_of[language]
+
+    def share(ahead: str, mine: str) -> float:
+        if ahead == mine:
+            return 1.0
+        key = (ahead, mine)
+        if key not in shared:
+            both = sum(p.slots for p in pools if p.speaks(ahead) and p.speaks(mine))
+            shared[key] = both / slots(ahead) if slots(ahead) else 0.0
+        return shared[key]
+
+    free_of = {lang: sum(p.free for p in pools if p.speaks(lang)) for lang in set(languages)}
+    ahead: Counter[str] = Counter()  # O(queue × languages), not O(queue²)
+    out: list[float | None] = []
+    for language in languages:
+        total = slots(language)
+        position = 1.0 + sum(n * share(other, language) for other, n in ahead.items())
+        ahead[language] += 1
+        if total <= 0:
+            out.append(None)
+            continue
+        gap = (handle.get(language, default_handle) + accept) / total
+        behind = position - max(free_of[language], 0)
+        out.append(accept if behind <= 0 else accept + max(behind - HEAD_START, 0.0) * gap)
+    return out

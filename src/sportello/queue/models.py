@@ -47,6 +47,7 @@ class QueueEntry(Base):
         Index("ix_queue_entries_operator_state", "operator_id", "state"),
         Index("ix_queue_entries_offer_deadline", "offer_deadline_at"),
         Index("ix_queue_entries_wait_deadline", "wait_deadline_at"),
+        Index("ix_queue_entries_gone_deadline", "gone_deadline_at"),
         Index("ix_queue_entries_ended_at", "ended_at"),
     )
 
@@ -70,6 +71,8 @@ class QueueEntry(Base):
     offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     offer_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     wait_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the visitor's last socket closed while waiting; cleared when one reopens.
+    gone_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))

@@ -25,7 +25,13 @@ from sportello.errors import Conflict, InvalidInput
 from sportello.events import emit
 from sportello.operators.models import Operator, Presence
 from sportello.operators.service import OPERATORS_CHANNEL, operator_channel
-from sportello.queue.estimate import estimate_waits, round_estimate, typical_duration
+from sportello.queue.estimate import (
+    Pool,
+    estimate_by_language,
+    handle_for,
+    round_estimate,
+    typical_duration,
+)
 from sportello.queue.models import PRIORITY_WEIGHT, EntryState, Priority, QueueEntry
 from sportello.queue.texts import describe_wait, text
 from sportello.runtime import Runtime
@@ -34,8 +40,14 @@ from sportello.timeutil import utc_now
 S = ConversationStatus
 WITH_OPERATOR = (S.ASSIGNED.value, S.LIVE.value)
 IN_HANDOFF = (S.QUEUED.value, S.ASSIGNED.value, S.LIVE.value)
+# The queue entry states of a visitor still waiting for an operator (an offer may be pending),
+# and the conversation statuses they go with.
+WAITING_STATES = (EntryState.WAITING.value, EntryState.OFFERED.value)
+WAITING_STATUSES = (S.QUEUED.value, S.ASSIGNED.value)
+VISITOR_GONE_EVENT = "queue.visitor_gone"
 SAMPLE_DAYS = 7
 SAMPLES = 50
+LANGUAGE_WINDOW = 4  # × SAMPLES recent chats searched for each language's own sample
 PUBLISH_CHUNK = 500
 
 
@@ -216,10 +228,14 @@ async def request_handoff(
 
 @dataclass
 class Capacity:
+    """Who is online to take chats, and how fast chats go (globally and per language)."""
+
     slots: int = 0
     free: int = 0
     handle: float = 0.0
     accept: float = 0.0
+    pools: list[Pool] = field(default_factory=list)
+    handle_by_language: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -244,19 +260,21 @@ async def operator_loads(session: AsyncSession, operator_ids: Sequence[uuid.UUID
 async def measure_capacity(session: AsyncSession, settings: Settings, now: datetime) -> Capacity:
     online = (
         await session.execute(
-            select(Operator.id, Operator.max_chats).where(
+            select(Operator.id, Operator.max_chats, Operator.languages).where(
                 Operator.active.is_(True), Operator.presence == Presence.ONLINE.value
             )
         )
     ).all()
-    loads = await operator_loads(session, [op_id for op_id, _ in online])
+    loads = await operator_loads(session, [op_id for op_id, _, _ in online])
     since = now - timedelta(days=SAMPLE_DAYS)
+    # The last SAMPLES chats give the global handle time; a wider window gives each language
+    # its own sample, so a language with fewer chats still gets measured.
     finished = (
         await session.execute(
-            select(QueueEntry.assigned_at, QueueEntry.ended_at)
+            select(QueueEntry.assigned_at, QueueEntry.ended_at, QueueEntry.language)
             .where(QueueEntry.ended_at > since, QueueEntry.assigned_at.is_not(None))
             .order_by(QueueEntry.ended_at.desc())
-            .limit(SAMPLES)
+            .limit(SAMPLES * LANGUAGE_WINDOW)
         )
     ).all()
     accepted = (
@@ -267,17 +285,27 @@ async def measure_capacity(session: AsyncSession, settings: Settings, now: datet
             .limit(SAMPLES)
         )
     ).all()
-    handle = typical_duration(
-        [(e - a).total_seconds() for a, e in finished if a and e], settings.default_handle_seconds
-    )
+    durations = [(lang, (e - a).total_seconds()) for a, e, lang in finished if a and e]
+    handle = typical_duration([d for _, d in durations[:SAMPLES]], settings.default_handle_seconds)
+    per_language: dict[str, list[float]] = {}
+    for lang, seconds in durations:
+        if len(sample := per_language.setdefault(lang, [])) < SAMPLES:
+            sample.append(seconds)
     accept = typical_duration(
         [(a - o).total_seconds() for o, a in accepted if o and a], settings.default_accept_seconds
     )
+    pools: dict[frozenset[str], list[int]] = {}
+    for op_id, max_chats, languages in online:
+        pool = pools.setdefault(frozenset(languages or ()), [0, 0])
+        pool[0] += max_chats
+        pool[1] += max(max_chats - loads.get(op_id, 0), 0)
     return Capacity(
-        slots=sum(m for _, m in online),
-        free=sum(max(m - loads.get(op_id, 0), 0) for op_id, m in online),
+        slots=sum(m for _, m, _ in online),
+        free=sum(max(m - loads.get(op_id, 0), 0) for op_id, m, _ in online),
         handle=handle,
         accept=accept,
+        pools=[Pool(langs, slots, free) for langs, (slots, free) in pools.items()],
+        handle_by_language={lang: handle_for(sample, handle) for lang, sample in per_language.items()},
     )
 
 
@@ -298,8 +326,12 @@ async def snapshot(session: AsyncSession, settings: Settings, now: datetime) -> 
     """The whole waiting queue with each position's estimated wait: O(queue)."""
     entries = await waiting_entries(session)
     capacity = await measure_capacity(session, settings, now)
-    waits = estimate_waits(
-        len(entries), slots=capacity.slots, free_slots=capacity.free, handle=capacity.handle, accept=capacity.accept
+    waits = estimate_by_language(
+        [entry.language for entry in entries],
+        capacity.pools,
+        handle=capacity.handle_by_language,
+        default_handle=capacity.handle,
+        accept=capacity.accept,
     )
     return QueueSnapshot(entries, [round_estimate(w) for w in waits], capacity)
 
@@ -428,17 +460,31 @@ async def keep_waiting(rt: Runtime, conv: Conversation, session: AsyncSession, n
 
 
 async def leave_queue(
-    rt: Runtime, session: AsyncSession, conv: Conversation, *, leave_contact: bool, now: datetime
+    rt: Runtime,
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    leave_contact: bool,
+    now: datetime,
+    gone: bool = False,
 ) -> None:
-    """The visitor leaves the queue: recorded as abandonment (or time-out when leaving a contact)."""
+    """The visitor leaves the queue: recorded as abandonment (or time-out when leaving a contact).
+
+    `gone`: the ticker removes a visitor whose widget stayed closed past the grace period; it is
+    an abandonment too, with `end_reason` `visitor_gone`.
+    """
     entry = await current_entry(session, conv.id)
-    if entry is None or entry.state not in (EntryState.WAITING.value, EntryState.OFFERED.value):
+    if entry is None or entry.state not in WAITING_STATES:
         raise Conflict("the conversation is not waiting in the queue")
     state = EntryState.TIMED_OUT if leave_contact else EntryState.ABANDONED
+    end_reason = "visitor_gone" if gone else state.value
     result = await session.execute(
         update(QueueEntry)
-        .where(QueueEntry.id == entry.id, QueueEntry.state.in_((EntryState.WAITING.value, EntryState.OFFERED.value)))
-        .values(state=state.value, ended_at=now, end_reason=state.value, offer_deadline_at=None, wait_deadline_at=None)
+        .where(QueueEntry.id == entry.id, QueueEntry.state.in_(WAITING_STATES))
+        .values(
+            state=state.value, ended_at=now, end_reason=end_reason,
+            offer_deadline_at=None, wait_deadline_at=None, gone_deadline_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -447,7 +493,60 @@ async def leave_queue(
         emit(session, operator_channel(entry.operator_id), {"type": "offer.withdrawn", "conversation_id": str(conv.id), "reason": "visitor left"})
     conv.operator_id = None
     target = S.AWAITING_CONTACT if leave_contact else S.BOT
-    await conversations.transition(session, conv, target, actor_type="visitor", reason=state.value)
-    await _post(session, conv, text("leave_contact" if leave_contact else "left_queue", conv.language), kind=f"queue.{state.value}")
-    audit.record(session, "queue_entry", entry.id, state.value, actor_type="visitor")
+    actor = "system" if gone else "visitor"
+    await conversations.transition(session, conv, target, actor_type=actor, reason=end_reason)
+    body = "leave_contact" if leave_contact else ("gone_from_queue" if gone else "left_queue")
+    await _post(session, conv, text(body, conv.language), kind=f"queue.{end_reason}")
+    audit.record(session, "queue_entry", entry.id, state.value, actor_type=actor, data={"reason": end_reason})
     _queue_changed(session)
+
+
+async def visitor_returned(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """A visitor socket of the conversation is open: cancel the grace period, if one runs.
+
+    Reads first, so the usual case (no grace period running) writes nothing.
+    """
+    pending = QueueEntry.gone_deadline_at.is_not(None), QueueEntry.ended_at.is_(None)
+    mine = QueueEntry.conversation_id == conversation_id
+    if (await session.execute(select(QueueEntry.id).where(mine, *pending).limit(1))).first() is None:
+        return False
+    result = await session.execute(
+        update(QueueEntry).where(mine, *pending).values(gone_deadline_at=None).returning(QueueEntry.id)
+    )
+    returned = list(result.scalars())
+    for entry_id in returned:
+        audit.record(session, "queue_entry", entry_id, "visitor_returned", actor_type="visitor")
+    return bool(returned)
+
+
+async def visitor_left(
+    session: AsyncSession, settings: Settings, conversation_id: uuid.UUID, now: datetime
+) -> bool:
+    """The conversation's last visitor socket in this process closed while it waits in the queue.
+
+    Starts the grace period (`queue_disconnect_grace_seconds`) as a deadline on the entry, which
+    the ticker acts on. The internal event lets a socket of this conversation still open in
+    another process (a second tab) cancel it at once.
+    """
+    deadline = now + timedelta(seconds=settings.queue_disconnect_grace_seconds)
+    waiting = (
+        QueueEntry.conversation_id == conversation_id,
+        QueueEntry.state.in_(WAITING_STATES),
+        QueueEntry.ended_at.is_(None),
+        QueueEntry.gone_deadline_at.is_(None),
+    )
+    # Most sockets that close are not in the queue: find out with a read, write only if needed.
+    if (await session.execute(select(QueueEntry.id).where(*waiting).limit(1))).first() is None:
+        return False
+    result = await session.execute(
+        update(QueueEntry).where(*waiting).values(gone_deadline_at=deadline).returning(QueueEntry.id)
+    )
+    started = list(result.scalars())
+    for entry_id in started:
+        audit.record(session, "queue_entry", entry_id, "visitor_disconnected", data={"deadline": deadline.isoformat()})
+        emit(
+            session,
+            conversations.conversation_channel(conversation_id),
+            {"type": VISITOR_GONE_EVENT, "conversation_id": str(conversation_id), "internal": True},
+        )
+    return bool(started)

@@ -43,6 +43,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Sei uscito dalla coda.",
         "en": "You have left the queue.",
     },
+    "gone_from_queue": {
+        "it": "Ti abbiamo tolto dalla coda perché la chat è rimasta chiusa per un po'. Se vuoi ancora parlare con un operatore, chiedilo di nuovo.",
+        "en": "We took you out of the queue because the chat stayed closed for a while. If you still want to talk to an operator, just ask again.",
+    },
     "leave_contact": {
         "it": "Va bene: lasciaci un contatto e ti risponderemo appena possibile.",
         "en": "All right: leave us a contact and we will get back to you as soon as we can.",

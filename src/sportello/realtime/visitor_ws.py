@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from datetime import datetime
 from typing import Any
 
@@ -19,16 +20,19 @@ from sportello.conversations.intake import receive_visitor_message
 from sportello.conversations.schemas import MessageCreate, MessageRead
 from sportello.errors import DomainError, NotFound
 from sportello.middleware import origin_allowed
+from sportello.queue import service as queue
 from sportello.realtime.stream import ConversationCursor, run_until_first_ends
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_SERVICE_RESTART = 1012  # the server is stopping: the visitor did not leave
 ABUSE_LIMIT = 10
 ABUSE_WINDOW = 60.0
 
@@ -83,35 +87,65 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
         async with rt.db.scope() as session:
             conv = await service.get_for_visitor(session, conversation_id, token)
             conv_id = conv.id
+            await queue.visitor_returned(session, conv_id)
     except NotFound:
         await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
         return
 
     sub = rt.bus.subscribe(service.conversation_channel(conv_id))
     rt.metrics.open_sockets.labels("visitor").inc()
+    open_here: Counter[uuid.UUID] = rt.extensions.setdefault("visitor_sockets", Counter())
+    open_here[conv_id] += 1
     cursor = ConversationCursor(
         conv_id, max(after, 0), lambda cid, n: fetch_messages_after(rt, cid, n)
     )
+    left = True
     try:
         for message in await cursor.catch_up():
             await send_json(ws, {"type": "message", "message": message})
         await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
         await run_until_first_ends(_read_frames(rt, ws, conv_id, token), _write_events(rt, ws, sub, cursor))
-    except WebSocketDisconnect:
-        pass
+    except WebSocketDisconnect as exc:
+        left = exc.code != CLOSE_SERVICE_RESTART
     finally:
         sub.close()
         rt.metrics.open_sockets.labels("visitor").dec()
+        open_here[conv_id] -= 1
+        if open_here[conv_id] <= 0:
+            del open_here[conv_id]
+            if left:
+                await _visitor_left(rt, conv_id)
         if ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+async def _visitor_left(rt: Runtime, conv_id: uuid.UUID) -> None:
+    """No socket of this conversation is open here any more: the queue may start its grace period."""
+    try:
+        async with rt.db.scope() as session:
+            await queue.visitor_left(session, rt.settings, conv_id, rt.extensions.get("clock", utc_now)())
+    except Exception:
+        # The socket is gone either way; a waiting visitor then stays queued until the wait timeout.
+        log.exception("could not record a visitor leaving", extra={"conversation_id": str(conv_id)})
+
+
+async def _still_here(rt: Runtime, conv_id: uuid.UUID) -> None:
+    try:
+        async with rt.db.scope() as session:
+            await queue.visitor_returned(session, conv_id)
+    except Exception:
+        log.exception("could not record a visitor still here", extra={"conversation_id": str(conv_id)})
 
 
 async def _write_events(rt: Runtime, ws: WebSocket, sub: Any, cursor: ConversationCursor) -> None:
     while True:
         event = await sub.get()
         kind = event.get("type")
-        if kind == "message.created":
+        if kind == queue.VISITOR_GONE_EVENT:
+            # Another process saw a socket of this conversation close; this one is still open.
+            await _still_here(rt, cursor.conversation_id)
+        elif kind == "message.created":
             for message in await cursor.accept(event["message"]):
                 await send_json(ws, {"type": "message", "message": message})
                 observe_delivery(rt, message)

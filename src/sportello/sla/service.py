@@ -49,6 +49,8 @@ class SlaConfig:
     calendar: BusinessCalendar
     policies: Mapping[Priority, SlaPolicy]
     warn_ratio: float = DEFAULT_WARN_RATIO
+    # A phone call-back is answered by calling inside the slot the customer chose.
+    callback_window_seconds: float = 3600.0
 
     def policy(self, priority: str) -> SlaPolicy:
         return policy_for(as_priority(priority), self.policies)
@@ -95,7 +97,13 @@ def parse_policies(spec: str) -> dict[Priority, SlaPolicy]:
 
 @lru_cache(maxsize=16)
 def _config(
-    opening_hours: str, exceptions: str, country: str, tz: str, policies: str, ratio: float
+    opening_hours: str,
+    exceptions: str,
+    country: str,
+    tz: str,
+    policies: str,
+    ratio: float,
+    callback_window: float,
 ) -> SlaConfig:
     calendar = BusinessCalendar(
         parse_opening_hours(opening_hours),
@@ -103,7 +111,7 @@ def _config(
         country_holidays=country or None,
         exceptions=parse_exceptions(exceptions),
     )
-    return SlaConfig(calendar, parse_policies(policies), ratio)
+    return SlaConfig(calendar, parse_policies(policies), ratio, callback_window)
 
 
 def sla_config(settings: Settings) -> SlaConfig:
@@ -115,6 +123,7 @@ def sla_config(settings: Settings) -> SlaConfig:
         settings.timezone,
         settings.sla_policies,
         settings.sla_warn_ratio,
+        settings.callback_window_minutes * 60.0,
     )
 
 
@@ -131,14 +140,28 @@ def _parse(text: str) -> datetime:
 
 
 def start_clocks(ticket: Ticket, config: SlaConfig, start: datetime) -> None:
-    """Set the policy of the ticket's priority and compute its clocks from `start`."""
-    apply_policy(ticket, config.policy(ticket.priority))
+    """Set the policy of the ticket's priority and compute its clocks from `start`.
+
+    A phone call-back with a slot (`callback_at`) owes nothing before the slot: the span from
+    `start` to the slot is stored as a pause, so both clocks start at the slot (on the next
+    business day if that is where the slot is) and `refresh` keeps it that way.
+    """
+    apply_policy(ticket, config)
     ticket.sla_pauses = []
+    if ticket.callback_at is not None and ticket.callback_at > start:
+        ticket.sla_pauses = [
+            [start.astimezone(UTC).isoformat(), ticket.callback_at.astimezone(UTC).isoformat()]
+        ]
     refresh(ticket, config, start)
 
 
-def apply_policy(ticket: Ticket, policy: SlaPolicy) -> None:
-    ticket.first_response_seconds = round(policy.first_response_seconds)
+def apply_policy(ticket: Ticket, config: SlaConfig) -> None:
+    """Store the targets of the ticket's priority (a call-back's first response: within its slot)."""
+    policy = config.policy(ticket.priority)
+    first = policy.first_response_seconds
+    if ticket.callback_at is not None:
+        first = min(first, config.callback_window_seconds)
+    ticket.first_response_seconds = round(first)
     ticket.resolution_seconds = round(policy.resolution_seconds)
     ticket.sla_business_hours = policy.business_hours
 

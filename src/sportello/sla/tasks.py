@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello import audit
-from sportello.errors import NotFound
 from sportello.events import emit
 from sportello.operators import service as operators
 from sportello.runtime import Runtime
@@ -24,7 +23,7 @@ from sportello.sla import service as sla
 from sportello.sla.clock import escalate
 from sportello.tickets.models import Ticket
 from sportello.tickets.notify import notify
-from sportello.tickets.service import TICKETS_CHANNEL
+from sportello.tickets.service import TICKETS_CHANNEL, operator_tier
 from sportello.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ async def _breach(
     ticket.tier, ticket.priority = step.tier, step.priority
     ticket.escalations += 1
     ticket.updated_at = now
-    if previous_assignee is not None and await _tier_of(session, previous_assignee) < step.tier:
+    if previous_assignee is not None and await operator_tier(session, previous_assignee) < step.tier:
         ticket.assignee_id = None
     change = {
         "tier": [old_tier, step.tier],
@@ -178,9 +177,3 @@ async def _breach(
         data={**change, "event_id": f"{event.clock}-escalation"},
     )
 
-
-async def _tier_of(session: AsyncSession, operator_id: uuid.UUID) -> int:
-    try:
-        return (await operators.get_operator(session, operator_id)).tier
-    except NotFound:
-        return 0

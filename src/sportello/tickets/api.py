@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from sportello.conversations import contact
 from sportello.deps import BearerToken, RuntimeDep
 from sportello.errors import InvalidInput
-from sportello.operators.deps import CurrentAdmin, CurrentOperator
+from sportello.operators.deps import CurrentAdmin, CurrentOperator, CurrentSupervisor
 from sportello.sla import service as sla
 from sportello.tickets import service
 from sportello.tickets.contactinfo import (
@@ -35,11 +35,11 @@ from sportello.tickets.schemas import (
     TicketCreate,
     TicketPage,
     TicketRead,
+    TicketTierChange,
     TicketUpdate,
     VipCustomerCreate,
     VipCustomerRead,
 )
-from sportello.timeutil import utc_now
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 vip_router = APIRouter(prefix="/api/v1/vip-customers", tags=["tickets"])
@@ -77,7 +77,7 @@ async def create_ticket(rt: RuntimeDep, principal: CurrentOperator, data: Ticket
     and `sms` need a mobile `phone`; `phone` needs `phone` (and may give `callback_at`); `chat`
     needs `conversation_id`. Phone numbers are stored in E.164 (default region IT).
     """
-    now = utc_now()
+    now = contact.clock(rt)
     config = sla.sla_config(rt.settings)
     email = phone = None
     if data.contact_method == "email" and not data.email:
@@ -93,6 +93,8 @@ async def create_ticket(rt: RuntimeDep, principal: CurrentOperator, data: Ticket
         phone = check_phone(data.phone, "en", mobile=mobile) if data.phone else None
     except ContactError as exc:
         raise InvalidInput(f"phone: {exc}") from None
+    if data.callback_at is not None and data.contact_method != "phone":
+        raise InvalidInput("callback_at: a call-back time is only for contact_method phone")
     if data.callback_at is not None:
         try:
             check_callback_slot(
@@ -161,7 +163,7 @@ async def list_tickets(
     Agents see tickets assigned to them and tickets at or below their tier; supervisors and
     admins see all. Pages are stable: tickets created meanwhile never repeat or skip entries.
     """
-    now = utc_now()
+    now = contact.clock(rt)
     filters = service.TicketFilters(
         status=_split(status_, get_args(Status), "status"),
         priority=_split(priority, get_args(PriorityName), "priority"),
@@ -184,7 +186,7 @@ async def read_ticket(rt: RuntimeDep, principal: CurrentOperator, number: str) -
     """One ticket by number (e.g. `LDN-000123`), with its SLA state."""
     async with rt.db.scope() as session:
         ticket = await service.get_for_operator(session, principal, number)
-        return service.to_read(ticket)
+        return service.to_read(ticket, contact.clock(rt))
 
 
 @router.patch(
@@ -205,12 +207,37 @@ async def update_ticket(
     closed; waiting_user → in_progress | resolved | closed; resolved → closed | in_progress
     (reopen); closed → in_progress (reopen). Anything else is 409.
     """
-    now = utc_now()
+    now = contact.clock(rt)
     config = sla.sla_config(rt.settings)
     changes = data.model_dump(exclude_unset=True)
     async with rt.db.scope() as session:
         ticket = await service.get_for_operator(session, principal, number, lock=True)
         await service.update_ticket(session, principal, ticket, changes, config, now=now)
+        return service.to_read(ticket, now)
+
+
+@router.patch(
+    "/{number}/tier",
+    response_model=TicketRead,
+    responses={
+        **AUTH_DOC,
+        **NOT_FOUND_DOC,
+        403: {"description": "Agents may not move tickets between tiers."},
+    },
+)
+async def change_tier(
+    rt: RuntimeDep, principal: CurrentSupervisor, number: str, data: TicketTierChange
+) -> TicketRead:
+    """Move the ticket to another tier's pool (supervisors and admins), e.g. to hand it to a manager.
+
+    An assignee below the new tier is released so that the new tier's operators pick it up;
+    priority and SLA targets do not change. The move is in the history (`tier_changed`) and
+    the dashboard hears `ticket.tier_changed`. Setting the tier it already has changes nothing.
+    """
+    now = contact.clock(rt)
+    async with rt.db.scope() as session:
+        ticket = await service.get_for_operator(session, principal, number, lock=True)
+        await service.change_tier(session, principal, ticket, data.tier, reason=data.reason, now=now)
         return service.to_read(ticket, now)
 
 
@@ -247,7 +274,7 @@ async def reply(
     rt: RuntimeDep, principal: CurrentOperator, number: str, data: ReplyCreate
 ) -> dict[str, Any]:
     """Answer the customer: the message joins the ticket's conversation (and counts as first response)."""
-    now = utc_now()
+    now = contact.clock(rt)
     config = sla.sla_config(rt.settings)
     async with rt.db.scope() as session:
         ticket = await service.get_for_operator(session, principal, number, lock=True)

@@ -102,6 +102,22 @@ class TicketUpdate(BaseModel):
         return self
 
 
+class TicketTierChange(BaseModel):
+    """Move a ticket to another tier's pool by hand (supervisors and admins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: int = Field(ge=1, le=3, description="1 (agents), 2, or 3 (manager).")
+    reason: str | None = Field(
+        default=None, max_length=200, description="Kept in the ticket's history."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
+
+
 class TicketRead(BaseModel):
     id: uuid.UUID
     number: str = Field(examples=["LDN-000123"])

@@ -348,7 +348,8 @@ async def create_ticket(
     await notify(
         session, "ticket.opened", ticket, customer=True, supervisors=False,
         operator_ids=[ticket.assignee_id],
-        data={"expected_answer_at": _iso(ticket.first_response_due_at)},
+        # A call-back's promise is the slot itself; otherwise the first-response due time.
+        data={"expected_answer_at": _iso(ticket.callback_at or ticket.first_response_due_at)},
     )
     return ticket
 
@@ -470,7 +471,7 @@ async def update_ticket(
     if "priority" in changes and changes["priority"] != ticket.priority:
         old = ticket.priority
         ticket.priority = sla.as_priority(changes["priority"])
-        sla.apply_policy(ticket, config.policy(ticket.priority))
+        sla.apply_policy(ticket, config)
         sla.refresh(ticket, config, now)
         ticket.updated_at = now
         audit.record(
@@ -496,6 +497,60 @@ async def update_ticket(
         )
     await session.flush()
     return ticket
+
+
+async def change_tier(
+    session: AsyncSession,
+    principal: Principal,
+    ticket: Ticket,
+    tier: int,
+    *,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Move the ticket to `tier`'s pool by hand (the caller checked the role); False if already there.
+
+    As with an escalation, an assignee below the new tier is released so that the new tier's
+    operators take it; priority and SLA targets stay as they are.
+    """
+    now = now or utc_now()
+    if tier not in (1, 2, 3):
+        raise InvalidInput("tier: 1 (agents), 2 or 3 (manager)")
+    if tier == ticket.tier:
+        return False
+    old_tier, previous = ticket.tier, ticket.assignee_id
+    ticket.tier = tier
+    ticket.updated_at = now
+    if previous is not None and await operator_tier(session, previous) < tier:
+        ticket.assignee_id = None
+        emit(
+            session,
+            operators.operator_channel(previous),
+            {"type": "ticket.unassigned", "ticket_id": str(ticket.id), "number": ticket.number},
+        )
+    change = {
+        "tier": [old_tier, tier],
+        "assignee_id": [
+            str(previous) if previous else None,
+            str(ticket.assignee_id) if ticket.assignee_id else None,
+        ],
+        "reason": reason,
+    }
+    audit.record(
+        session, "ticket", ticket.id, "tier_changed", actor_type="operator", actor_id=principal.id,
+        data=change,
+    )
+    _emit(session, ticket, "ticket.tier_changed", **{"from": old_tier, "fields": ["tier"]})
+    await session.flush()
+    return True
+
+
+async def operator_tier(session: AsyncSession, operator_id: uuid.UUID) -> int:
+    """The operator's tier; 0 for one that no longer exists."""
+    try:
+        return (await operators.get_operator(session, operator_id)).tier
+    except NotFound:
+        return 0
 
 
 async def _assign(

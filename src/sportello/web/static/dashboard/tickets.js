@@ -4,7 +4,7 @@
 import { get, patch, post } from "./api.js";
 import { h, clear, field, options } from "./dom.js";
 import { t, duration, when } from "./i18n.js";
-import { store, toast, announce, colleagueName, on } from "./store.js";
+import { store, toast, announce, colleagueName, on, isSupervisor } from "./store.js";
 
 const STATUSES = ["open", "in_progress", "waiting_user", "resolved", "closed"];
 const PRIORITIES = ["low", "medium", "high", "urgent"];
@@ -196,6 +196,8 @@ function drawDetail(main, tk, messages, notes, history, reload) {
     if (again) again.focus();
   });
 
+  const tierPanel = isSupervisor() ? tierForm(tk, reload) : null;
+
   const replyBox = h("textarea", { id: "tk-reply", rows: 3 });
   const replyError = h("p", { class: "form-error", role: "alert" });
   const replyForm = h("form", { class: "stack" }, field(t("reply_customer"), replyBox), replyError,
@@ -274,6 +276,7 @@ function drawDetail(main, tk, messages, notes, history, reload) {
           noteForm)),
       h("div", { class: "detail-side" },
         props,
+        tierPanel,
         h("section", { class: "panel" }, h("h2", { class: "panel-title" }, t("sla")), h("dl", { class: "props" }, slaRows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
         h("section", { class: "panel" }, h("h2", { class: "panel-title" }, t("contact")), h("dl", { class: "props" }, contact.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
         h("section", { class: "panel", "aria-labelledby": "hist-h" },
@@ -284,6 +287,35 @@ function drawDetail(main, tk, messages, notes, history, reload) {
             describe(e)))))),
     ));
   if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
+}
+
+// Moving a ticket to another tier's pool is for supervisors and admins (PATCH …/tier).
+function tierForm(tk, reload) {
+  const tier = h("select", { id: "tk-tier" }, options([1, 2, 3].map((n) => [String(n), t("tier", { n })]), String(tk.tier)));
+  const reason = h("input", { id: "tk-tier-reason", type: "text", maxlength: "200" });
+  const error = h("p", { class: "form-error", role: "alert", id: "tier-error" });
+  const form = h("form", { class: "panel stack", "aria-labelledby": "tier-h" },
+    h("h2", { class: "panel-title", id: "tier-h" }, t("tier_panel")),
+    field(t("tier_h"), tier), field(t("tier_reason"), reason), error,
+    h("button", { type: "submit", class: "btn" }, t("tier_move")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    if (tier.value === String(tk.tier)) return;
+    try {
+      await patch(`/api/v1/tickets/${encodeURIComponent(tk.number)}/tier`, { tier: Number(tier.value), reason: reason.value || null });
+    } catch (err) {
+      error.textContent = err.readable;
+      tier.focus();
+      return;
+    }
+    toast(t("tier_moved", { n: tier.value }));
+    announce(t("tier_moved", { n: tier.value }));
+    await reload();
+    const again = document.getElementById("tk-tier");
+    if (again) again.focus();
+  });
+  return form;
 }
 
 function actor(e) {
@@ -305,6 +337,7 @@ function describe(e) {
     return String(v);
   };
   if ("from" in d || "to" in d) parts.push(`${fmt(d.from)} → ${fmt(d.to)}`);
+  if (e.action === "tier_changed" && Array.isArray(d.tier)) parts.push(d.tier.map((n) => t("tier", { n })).join(" → "));
   if (d.clock) parts.push(String(d.clock));
   if (d.reason) parts.push(String(d.reason));
   return parts.length ? h("div", { class: "small hist-data" }, parts.join(" · ")) : null;
