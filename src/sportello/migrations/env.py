@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -19,12 +20,24 @@ def _url() -> str:
     return config.attributes.get("database_url") or get_settings().resolved_database_url
 
 
+def _modelled(name: str | None, type_: str, _parents: Any) -> bool:
+    """Whether autogenerate compares this object: the ticket search's own are not modelled.
+
+    Migration 0007 creates them with raw DDL: SQLite's FTS5 tables (and their shadow tables)
+    and PostgreSQL's expression GIN indexes, named `search_*` and `ix_search_*`.
+    """
+    if type_ == "table" and name is not None and name.startswith("search_"):
+        return False
+    return not (type_ == "index" and name is not None and name.startswith("ix_search_"))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_modelled,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -46,6 +46,7 @@ from sportello.operators.models import Role
 from sportello.operators.service import Principal
 from sportello.sla import service as sla
 from sportello.sla.clock import PRIORITIES, raise_priority
+from sportello.tickets import search
 from sportello.tickets.models import (
     ContactMethod,
     Ticket,
@@ -784,15 +785,7 @@ async def list_tickets(
     if filters.sla_state:
         stmt = stmt.where(sla.state_clause(filters.sla_state, now))  # type: ignore[arg-type]
     if filters.q and filters.q.strip():
-        pattern = conversations.like_pattern(filters.q.strip())
-        stmt = stmt.where(
-            or_(
-                func.lower(Ticket.subject).like(pattern, escape="\\"),
-                func.lower(Ticket.description).like(pattern, escape="\\"),
-                func.lower(Ticket.number).like(pattern, escape="\\"),
-                Ticket.conversation_id.in_(conversations.conversations_mentioning(filters.q.strip())),
-            )
-        )
+        stmt = stmt.where(search.tickets_matching(_dialect(session), filters.q.strip()))
     key, descending, kind = _sort_key(filters.sort)
     if filters.cursor:
         value, last_id = _decode_cursor(filters.cursor, filters.sort, kind)
@@ -821,10 +814,13 @@ def _key_value(ticket: Ticket, sort: str) -> Any:
     return ticket.sla_due_at or _FAR
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def _has_tag(session: AsyncSession, tag: str) -> ColumnElement[bool]:
     """Tickets whose JSON tag list holds `tag` (JSONB containment, or SQLite's json_each)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
+    if _dialect(session) == "postgresql":
         return type_coerce(Ticket.tags, JSONB).contains([tag])
     each = func.json_each(Ticket.tags).table_valued("value")
     return select(each.c.value).where(each.c.value == tag).exists()
