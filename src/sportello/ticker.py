@@ -33,6 +33,7 @@ from sportello.queue.service import current_entry, publish_positions
 from sportello.queue.texts import text
 from sportello.runtime import Runtime
 from sportello.sla.tasks import run_sla_tick
+from sportello.tickets.tasks import refresh_statistics
 from sportello.timeutil import as_utc, utc_now
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ async def tick(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     }
     retention = await run_retention(rt, now)  # daily; None when it is not due
     counts["retention_runs"] = int(retention is not None)
+    counts["ticket_statistics"] = int(await refresh_statistics(rt, now))
     counts["offers_made"] = await dispatch(rt, now=now)
     counts["positions_published"] = await publish_positions(rt, now)
     return counts

@@ -7,14 +7,16 @@ SQLite's FTS5 tables and PostgreSQL's trigram indexes are both held to one refer
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from sportello.conversations.models import Message
 from sportello.textfold import FOLD_FROM, FOLD_TO, fold
 from sportello.tickets.models import Ticket
+from sportello.tickets.tasks import refresh_statistics
 from tests.fixtures.clients import auth, open_conversation
 from tests.tickets.helpers import make_operator, runtime
 
@@ -59,8 +61,8 @@ async def _reference(http: httpx.AsyncClient, q: str) -> set[str]:
 async def test_search_folds_accents_and_case_in_tickets_and_messages(client: httpx.AsyncClient) -> None:
     _, headers = await make_operator(runtime(client), role="supervisor")
     conv = await open_conversation(client, language="it")
-    for text in ("Buongiorno", "Il mio cane è piccolo, può entrare IN BRACCIO?"):
-        sent = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"body": text}, headers=auth(conv["token"]))
+    for body in ("Buongiorno", "Il mio cane è piccolo, può entrare IN BRACCIO?"):
+        sent = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"body": body}, headers=auth(conv["token"]))
         assert sent.status_code == 201, sent.text
     await runtime(client).idle()
     # The conversation had its messages before the ticket: they are searchable from its creation.
@@ -131,3 +133,18 @@ def test_migration_folds_with_the_application_map() -> None:
     migration = importlib.import_module("sportello.migrations.versions.0007_ticket_search")
     assert (migration.FOLD_FROM, migration.FOLD_TO) == (FOLD_FROM, FOLD_TO)
     assert fold("PERCHÉ Città Zürich ŁÓDŹ") == "perche citta zurich łodz"
+
+
+async def test_sqlite_planner_statistics_are_refreshed_daily(client: httpx.AsyncClient) -> None:
+    rt = runtime(client)
+    _, headers = await make_operator(rt, role="supervisor")
+    await _ticket(client, headers, subject="Statistiche")
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    ran = await refresh_statistics(rt, now)
+    assert ran is rt.db.is_sqlite
+    assert await refresh_statistics(rt, now + timedelta(hours=23)) is False
+    assert await refresh_statistics(rt, now + timedelta(hours=24)) is rt.db.is_sqlite
+    if rt.db.is_sqlite:
+        async with rt.db.engine.connect() as conn:
+            indexes = {row[0] for row in await conn.execute(text("SELECT idx FROM sqlite_stat1 WHERE tbl = 'tickets'"))}
+        assert "ix_tickets_created_at" in indexes

@@ -10,6 +10,12 @@ SQLite: two FTS5 tables with the trigram tokenizer hold the folded text, kept in
 triggers on `tickets` and `messages` that call `sportello_fold`, the Python `textfold.fold`
 registered on every connection (sportello.db); only messages of conversations that have a
 ticket are indexed. Both apply the same map, so both backends return the same tickets.
+
+No single plan is fast for every query: a word in a third of the tickets matches tens of
+thousands of rows (reading them all from an index and sorting costs seconds), while a rare one
+would make a walk down the list read every ticket. `page` therefore walks the first `WALK`
+tickets of the list and checks each; only when that does not fill the page does it ask the
+index, and only when the index holds fewer than `INDEX_CAP` matches does it read them all.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from sqlalchemy import (
     Select,
     Text,
     column,
+    exists,
     func,
     literal_column,
     or_,
@@ -29,14 +36,17 @@ from sqlalchemy import (
     table,
     union,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from sportello.conversations.models import Message
 from sportello.textfold import fold
 from sportello.tickets.models import Ticket
 
-# FTS5's trigram tokenizer cannot look up fewer than three characters: shorter queries scan.
+# Trigram indexes cannot look up fewer than three characters: shorter queries scan.
 MIN_INDEXED = 3
+WALK = 2000
+INDEX_CAP = 10_000
 
 # The FTS5 tables exist on SQLite only (migration 0007); they stay out of the models' metadata
 # so that Alembic and the privacy sweep see only real tables.
@@ -55,12 +65,79 @@ def _fts_phrase(folded: str) -> str:
     return '"' + folded.replace('"', '""') + '"'
 
 
-def tickets_matching(dialect: str, q: str) -> ColumnElement[bool]:
-    """A condition on `Ticket` true for the tickets whose text or conversation contains `q`."""
+async def page(
+    session: AsyncSession, dialect: str, stmt: Select[Any], order: list[Any], limit: int, q: str
+) -> list[Ticket]:
+    """The first `limit` tickets of `stmt` (a filtered `select(Ticket)`) in `order` that match `q`."""
     folded = fold(q) or ""
+    each = _row_matches(dialect, folded)
+
+    async def run(condition: ColumnElement[bool]) -> list[Ticket]:
+        rows = await session.execute(stmt.where(condition).order_by(*order).limit(limit))
+        return list(rows.scalars().all())
+
+    window = list((await session.execute(stmt.with_only_columns(Ticket.id).order_by(*order).limit(WALK))).scalars())
+    found = await run(Ticket.id.in_(window) & each) if window else []
+    if len(found) == limit or len(window) < WALK:
+        return found
+    if len(folded) >= MIN_INDEXED and await _index_hits(session, dialect, folded) < INDEX_CAP:
+        return await run(tickets_matching(dialect, folded))
+    # A common word under narrow filters: the index would hand back too many rows.
+    return await run(each)
+
+
+def tickets_matching(dialect: str, folded: str) -> ColumnElement[bool]:
+    """A condition true for the tickets whose text or conversation contains `folded`, by index."""
     if dialect == "postgresql":
         return _postgres(folded)
     return _sqlite(folded)
+
+
+def _row_matches(dialect: str, folded: str) -> ColumnElement[bool]:
+    """The same condition checked on each ticket row (for a walk down the list)."""
+    pattern = _like(folded)
+    if dialect == "postgresql":
+        own = or_(*(func.sportello_fold(c).like(pattern, escape="\\") for c in (Ticket.number, Ticket.subject, Ticket.description)))
+        said = exists().where(
+            Message.conversation_id == Ticket.conversation_id,
+            func.sportello_fold(Message.body).like(pattern, escape="\\"),
+        )
+        return or_(own, said)
+    # SQLite reads the folded copies in the FTS5 tables by rowid: no folding per row.
+    st, sm = SEARCH_TICKETS, SEARCH_MESSAGES
+    own = exists().where(
+        st.c.rowid == Ticket.seq,
+        or_(*(c.like(pattern, escape="\\") for c in (st.c.number, st.c.subject, st.c.description))),
+    )
+    said = exists().where(
+        Message.conversation_id == Ticket.conversation_id,
+        sm.c.rowid == Message.id,
+        sm.c.body.like(pattern, escape="\\"),
+    )
+    return or_(own, said)
+
+
+async def _index_hits(session: AsyncSession, dialect: str, folded: str) -> int:
+    """How many index entries match, counting no further than INDEX_CAP."""
+    if dialect == "postgresql":
+        pattern = _like(folded)
+        sources = [
+            select(Ticket.id).where(
+                or_(*(func.sportello_fold(c).like(pattern, escape="\\") for c in (Ticket.number, Ticket.subject, Ticket.description)))
+            ),
+            select(Message.id).where(func.sportello_fold(Message.body).like(pattern, escape="\\")),
+        ]
+    else:
+        phrase = _fts_phrase(folded)
+        sources = [
+            select(SEARCH_TICKETS.c.rowid).where(literal_column("search_tickets").op("MATCH")(phrase)),
+            select(SEARCH_MESSAGES.c.rowid).where(literal_column("search_messages").op("MATCH")(phrase)),
+        ]
+    total = 0
+    for source in sources:
+        capped = source.limit(INDEX_CAP).subquery()
+        total += int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
+    return total
 
 
 def _postgres(folded: str) -> ColumnElement[bool]:

@@ -784,8 +784,6 @@ async def list_tickets(
         stmt = stmt.where(_has_tag(session, filters.tag.strip().lower()))
     if filters.sla_state:
         stmt = stmt.where(sla.state_clause(filters.sla_state, now))  # type: ignore[arg-type]
-    if filters.q and filters.q.strip():
-        stmt = stmt.where(search.tickets_matching(_dialect(session), filters.q.strip()))
     key, descending, kind = _sort_key(filters.sort)
     if filters.cursor:
         value, last_id = _decode_cursor(filters.cursor, filters.sort, kind)
@@ -794,8 +792,10 @@ async def list_tickets(
         else:
             stmt = stmt.where(or_(key > value, and_(key == value, Ticket.id > last_id)))
     order = [key.desc(), Ticket.id.desc()] if descending else [key.asc(), Ticket.id.asc()]
-    stmt = stmt.order_by(*order).limit(filters.limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
+    if filters.q and filters.q.strip():
+        rows = await search.page(session, _dialect(session), stmt, order, filters.limit + 1, filters.q.strip())
+    else:
+        rows = list((await session.execute(stmt.order_by(*order).limit(filters.limit + 1))).scalars().all())
     next_cursor = None
     if len(rows) > filters.limit:
         rows = rows[: filters.limit]
