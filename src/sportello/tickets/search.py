@@ -13,9 +13,9 @@ ticket are indexed. Both apply the same map, so both backends return the same ti
 
 No single plan is fast for every query: a word in a third of the tickets matches tens of
 thousands of rows (reading them all from an index and sorting costs seconds), while a rare one
-would make a walk down the list read every ticket. `page` therefore walks the first `WALK`
-tickets of the list and checks each; only when that does not fill the page does it ask the
-index, and only when the index holds fewer than `INDEX_CAP` matches does it read them all.
+would make a walk down the list read every ticket. `page` therefore checks the list's first
+tickets one by one (a short window, then a longer one: `WALKS`); only when that does not fill
+the page does it ask the index, and only when the index holds fewer than `INDEX_CAP` matches does it read them all.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ from sportello.tickets.models import Ticket
 
 # Trigram indexes cannot look up fewer than three characters: shorter queries scan.
 MIN_INDEXED = 3
-WALK = 2000
+# Each window is checked row by row (about 15 µs a row on SQLite): a short one first, for
+# common words, then a longer one.
+WALKS = (4 * 50, 2000)
 INDEX_CAP = 10_000
 
 # The FTS5 tables exist on SQLite only (migration 0007); they stay out of the models' metadata
@@ -76,10 +78,11 @@ async def page(
         rows = await session.execute(stmt.where(condition).order_by(*order).limit(limit))
         return list(rows.scalars().all())
 
-    window = list((await session.execute(stmt.with_only_columns(Ticket.id).order_by(*order).limit(WALK))).scalars())
-    found = await run(Ticket.id.in_(window) & each) if window else []
-    if len(found) == limit or len(window) < WALK:
-        return found
+    for walk in WALKS:
+        window = list((await session.execute(stmt.with_only_columns(Ticket.id).order_by(*order).limit(walk))).scalars())
+        found = await run(Ticket.id.in_(window) & each) if window else []
+        if len(found) == limit or len(window) < walk:
+            return found
     if len(folded) >= MIN_INDEXED and await _index_hits(session, dialect, folded) < INDEX_CAP:
         return await run(tickets_matching(dialect, folded))
     # A common word under narrow filters: the index would hand back too many rows.

@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -716,11 +726,16 @@ class TicketFilters:
 
 
 _FAR = datetime(9000, 1, 1, tzinfo=UTC)
-_FAR_SQL = type_coerce(_FAR, UTCDateTime)
+# "No due time" sorts last, as this literal: written out (not bound) so the expression is the
+# one indexed by ix_tickets_sla_due_order (migration 0007) and the list walks that index.
+_FAR_LITERAL = {
+    "postgresql": "'9000-01-01 00:00:00+00'::timestamptz",
+    "sqlite": "'9000-01-01 00:00:00.000000'",
+}
 _PRIORITY_RANK = case({p: i for i, p in enumerate(PRIORITIES)}, value=Ticket.priority, else_=-1)
 
 
-def _sort_key(sort: str) -> tuple[Any, bool, str]:
+def _sort_key(sort: str, dialect: str) -> tuple[Any, bool, str]:
     """(SQL expression, descending, cursor value kind) of a sort."""
     if sort in ("created_at", "-created_at"):
         return Ticket.created_at, sort.startswith("-"), "time"
@@ -729,7 +744,8 @@ def _sort_key(sort: str) -> tuple[Any, bool, str]:
     if sort == "priority":
         return _PRIORITY_RANK, True, "int"
     if sort == "sla_due_at":
-        return func.coalesce(Ticket.sla_due_at, _FAR_SQL), False, "time"
+        far = type_coerce(literal_column(_FAR_LITERAL.get(dialect, _FAR_LITERAL["sqlite"])), UTCDateTime)
+        return func.coalesce(Ticket.sla_due_at, far), False, "time"
     raise InvalidInput(f"sort: unknown sort {sort!r}")
 
 
@@ -784,7 +800,7 @@ async def list_tickets(
         stmt = stmt.where(_has_tag(session, filters.tag.strip().lower()))
     if filters.sla_state:
         stmt = stmt.where(sla.state_clause(filters.sla_state, now))  # type: ignore[arg-type]
-    key, descending, kind = _sort_key(filters.sort)
+    key, descending, kind = _sort_key(filters.sort, _dialect(session))
     if filters.cursor:
         value, last_id = _decode_cursor(filters.cursor, filters.sort, kind)
         if descending:
