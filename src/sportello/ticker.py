@@ -256,4 +256,7 @@ async def run(rt: Runtime) -> None:
             raise
         except Exception:
             log.exception("ticker pass failed")
-        await asyncio.sleep(interval)
+        # Every `interval` from the start of the previous pass, not `interval` after its end:
+        # queue positions are published by the pass, and visitors expect them about each second.
+        # A pass that overran still leaves a quarter interval to the requests it competed with.
+        await asyncio.sleep(max(interval / 4, interval - (loop.time() - started)))

@@ -6,6 +6,7 @@ the queue and contact collection, posts the visitor-facing message, and starts r
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello import audit
@@ -22,7 +23,7 @@ from sportello.config import Settings
 from sportello.conversations import service as conversations
 from sportello.conversations.models import Conversation, ConversationStatus, Sender
 from sportello.errors import Conflict, InvalidInput
-from sportello.events import emit
+from sportello.events import Envelope, emit
 from sportello.operators.models import Operator, Presence
 from sportello.operators.service import OPERATORS_CHANNEL, operator_channel
 from sportello.queue.estimate import estimate_waits, round_estimate, typical_duration
@@ -36,7 +37,7 @@ WITH_OPERATOR = (S.ASSIGNED.value, S.LIVE.value)
 IN_HANDOFF = (S.QUEUED.value, S.ASSIGNED.value, S.LIVE.value)
 SAMPLE_DAYS = 7
 SAMPLES = 50
-PUBLISH_CHUNK = 500
+PUBLISH_CHUNK = 250
 
 
 @dataclass(frozen=True)
@@ -307,11 +308,40 @@ async def snapshot(session: AsyncSession, settings: Settings, now: datetime) -> 
 async def _position_of(
     session: AsyncSession, settings: Settings, entry_id: uuid.UUID, now: datetime
 ) -> tuple[int, int | None]:
-    snap = await snapshot(session, settings, now)
-    for index, entry in enumerate(snap.entries):
-        if entry.id == entry_id:
-            return index + 1, snap.waits[index]
-    return 1, None
+    """The entry's place in routing order and its estimate: one counting query, not the queue."""
+    me = (
+        await session.execute(
+            select(QueueEntry.rank_at, QueueEntry.enqueued_at).where(
+                QueueEntry.id == entry_id, QueueEntry.state == EntryState.WAITING.value
+            )
+        )
+    ).one_or_none()
+    if me is None:
+        return 1, None
+    rank_at, enqueued_at = me
+    ahead = (
+        await session.execute(
+            select(func.count()).select_from(QueueEntry).where(
+                QueueEntry.state == EntryState.WAITING.value,
+                or_(
+                    QueueEntry.rank_at < rank_at,
+                    and_(
+                        QueueEntry.rank_at == rank_at,
+                        or_(
+                            QueueEntry.enqueued_at < enqueued_at,
+                            and_(QueueEntry.enqueued_at == enqueued_at, QueueEntry.id < entry_id),
+                        ),
+                    ),
+                ),
+            )
+        )
+    ).scalar_one()
+    position = int(ahead) + 1
+    capacity = await measure_capacity(session, settings, now)
+    waits = estimate_waits(
+        position, slots=capacity.slots, free_slots=capacity.free, handle=capacity.handle, accept=capacity.accept
+    )
+    return position, round_estimate(waits[-1])
 
 
 async def current_entry(session: AsyncSession, conversation_id: uuid.UUID) -> QueueEntry | None:
@@ -355,22 +385,54 @@ async def operator_view(session: AsyncSession, conv: Conversation) -> dict[str, 
     return {"name": op.name} if op is not None else None
 
 
+@dataclass(frozen=True)
+class _Told:
+    """What a waiting visitor was last told (a row of the publishing snapshot)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    position: int | None
+    wait: int | None
+    at: datetime | None
+
+
+async def _waiting_told(session: AsyncSession) -> list[_Told]:
+    """The waiting entries in routing order, as plain rows: the publisher needs no ORM objects."""
+    table = cast(Table, QueueEntry.__table__)
+    c = table.c
+    rows = await session.execute(
+        select(c.id, c.conversation_id, c.published_position, c.published_wait, c.published_at)
+        .where(c.state == EntryState.WAITING.value)
+        .order_by(c.rank_at, c.enqueued_at, c.id)
+    )
+    return [_Told(*row) for row in rows.all()]
+
+
 async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
     """Tell each waiting visitor whose position or estimate changed; at most once a second each.
 
-    The conditional update on `published_at` makes this safe with several processes.
+    The conditional update on `published_at` makes this safe with several processes. The
+    events go out in chunks, yielding between them, so a long queue never stalls the loop.
     """
     now = now or utc_now()
-    sent = 0
     table = cast(Table, QueueEntry.__table__)
+    pending: list[list[Envelope]] = []
     async with rt.db.scope() as session:
-        snap = await snapshot(session, rt.settings, now)
+        entries = await _waiting_told(session)
+        capacity = await measure_capacity(session, rt.settings, now)
+        waits = [
+            round_estimate(w)
+            for w in estimate_waits(
+                len(entries), slots=capacity.slots, free_slots=capacity.free,
+                handle=capacity.handle, accept=capacity.accept,
+            )
+        ]
         cutoff = now - timedelta(seconds=1)
         due = [
-            (entry, index + 1, snap.waits[index])
-            for index, entry in enumerate(snap.entries)
-            if (entry.published_position, entry.published_wait) != (index + 1, snap.waits[index])
-            and (entry.published_at is None or entry.published_at <= cutoff)
+            (entry, index + 1, waits[index])
+            for index, entry in enumerate(entries)
+            if (entry.position, entry.wait) != (index + 1, waits[index])
+            and (entry.at is None or entry.at <= cutoff)
         ]
         # Two statements per chunk, not one per visitor: claim the rows nobody published to in
         # the last second (another process may have), then write what each claimed row was told.
@@ -399,10 +461,8 @@ async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
                 .values(published_position=bindparam("position"), published_wait=bindparam("wait")),
                 [{"entry_id": entry.id, "position": position, "wait": wait} for entry, position, wait in told],
             )
-            for entry, position, wait in told:
-                sent += 1
-                emit(
-                    session,
+            pending.append([
+                Envelope(
                     conversations.conversation_channel(entry.conversation_id),
                     {
                         "type": "queue.position_changed",
@@ -411,7 +471,14 @@ async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
                         "estimated_wait_seconds": wait,
                     },
                 )
-    return sent
+                for entry, position, wait in told
+            ])
+    # Published after the commit, like `emit`, but a chunk at a time: each chunk wakes its
+    # visitors' sockets, and they send before the next chunk is handed out.
+    for envelopes in pending:
+        await rt.bus.publish_many(envelopes)
+        await asyncio.sleep(0)
+    return sum(len(envelopes) for envelopes in pending)
 
 
 async def keep_waiting(rt: Runtime, conv: Conversation, session: AsyncSession, now: datetime) -> None:
