@@ -256,7 +256,6 @@ async def run(rt: Runtime) -> None:
             raise
         except Exception:
             log.exception("ticker pass failed")
-        # Every `interval` from the start of the previous pass, not `interval` after its end:
-        # queue positions are published by the pass, and visitors expect them about each second.
-        # A pass that overran still leaves a quarter interval to the requests it competed with.
-        await asyncio.sleep(max(interval / 4, interval - (loop.time() - started)))
+        # A full interval after the pass ends, not from its start: a visitor's position updates
+        # must stay at least a second apart on arrival, and a pass's duration varies.
+        await asyncio.sleep(interval)
