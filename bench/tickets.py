@@ -59,6 +59,8 @@ def sentence(rng: random.Random, n: int) -> str:
 
 async def generate(env: dict[str, str], n: int) -> None:
     """n tickets over the last year; every other one comes from a chat with two messages."""
+    from sqlalchemy import text
+
     from sportello.conversations.models import Conversation, Message
     from sportello.tickets.models import Ticket
     from sportello.timeutil import utc_now
@@ -104,6 +106,9 @@ async def generate(env: dict[str, str], n: int) -> None:
                     await conn.execute(Conversation.__table__.insert(), convs)
                     await conn.execute(Message.__table__.insert(), messages)
                 await conn.execute(Ticket.__table__.insert(), tickets)
+        # As after any bulk load: planner statistics now, not when autovacuum gets round to it.
+        async with rt.db.engine.begin() as conn:
+            await conn.execute(text("ANALYZE"))
     finally:
         await rt.db.dispose()
 

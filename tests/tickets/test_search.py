@@ -6,15 +6,14 @@ SQLite's FTS5 tables and PostgreSQL's trigram indexes are both held to one refer
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from sportello.conversations.models import Message
-from sportello.textfold import FOLD_FROM, FOLD_TO, fold
+from sportello.textfold import FOLD_FROM, FOLD_OTHER, fold
 from sportello.tickets.models import Ticket
 from sportello.tickets.tasks import refresh_statistics
 from tests.fixtures.clients import auth, open_conversation
@@ -129,10 +128,12 @@ async def test_search_pages_keep_filters_and_order(client: httpx.AsyncClient) ->
     assert seen == [n for i, n in reversed(list(enumerate(numbers))) if i % 2]
 
 
-def test_migration_folds_with_the_application_map() -> None:
-    migration = importlib.import_module("sportello.migrations.versions.0007_ticket_search")
-    assert (migration.FOLD_FROM, migration.FOLD_TO) == (FOLD_FROM, FOLD_TO)
-    assert fold("PERCHÉ Città Zürich ŁÓDŹ") == "perche citta zurich łodz"
+async def test_both_backends_fold_every_mapped_letter_alike(client: httpx.AsyncClient) -> None:
+    assert fold("PERCHÉ Città Zürich ŁÓDŹ Straße") == "perche citta zurich lodz strasse"
+    letters = FOLD_FROM + "".join(FOLD_OTHER) + "AZaz09 -%_'"
+    async with runtime(client).db.engine.connect() as conn:
+        folded = (await conn.execute(select(func.sportello_fold(letters)))).scalar_one()
+    assert folded == fold(letters)
 
 
 async def test_sqlite_planner_statistics_are_refreshed_daily(client: httpx.AsyncClient) -> None:

@@ -12,10 +12,10 @@ registered on every connection (sportello.db); only messages of conversations th
 ticket are indexed. Both apply the same map, so both backends return the same tickets.
 
 No single plan is fast for every query: a word in a third of the tickets matches tens of
-thousands of rows (reading them all from an index and sorting costs seconds), while a rare one
-would make a walk down the list read every ticket. `page` therefore checks the list's first
-tickets one by one (a short window, then a longer one: `WALKS`); only when that does not fill
-the page does it ask the index, and only when the index holds fewer than `INDEX_CAP` matches does it read them all.
+thousands of rows (reading them all from an index and sorting took seconds), while for a rare
+one a walk down the list would check every ticket. `page` first walks the list's first
+`WINDOW` tickets in order, checking each; only if that does not fill the page does it count the
+index's matches (up to `INDEX_CAP`) and read them all, or, past the cap, walk the whole list.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Text,
+    and_,
     column,
     exists,
     func,
@@ -45,10 +46,8 @@ from sportello.tickets.models import Ticket
 
 # Trigram indexes cannot look up fewer than three characters: shorter queries scan.
 MIN_INDEXED = 3
-# Each window is checked row by row (about 15 µs a row on SQLite): a short one first, for
-# common words, then a longer one.
-WALKS = (4 * 50, 2000)
-INDEX_CAP = 10_000
+WINDOW = 200
+INDEX_CAP = 5000
 
 # The FTS5 tables exist on SQLite only (migration 0007); they stay out of the models' metadata
 # so that Alembic and the privacy sweep see only real tables.
@@ -68,24 +67,41 @@ def _fts_phrase(folded: str) -> str:
 
 
 async def page(
-    session: AsyncSession, dialect: str, stmt: Select[Any], order: list[Any], limit: int, q: str
+    session: AsyncSession,
+    dialect: str,
+    stmt: Select[Any],
+    key: Any,
+    descending: bool,
+    limit: int,
+    q: str,
 ) -> list[Ticket]:
-    """The first `limit` tickets of `stmt` (a filtered `select(Ticket)`) in `order` that match `q`."""
+    """The first `limit` tickets of `stmt` (a filtered `select(Ticket)`) in (key, id) order matching `q`."""
     folded = fold(q) or ""
+    order = [key.desc(), Ticket.id.desc()] if descending else [key.asc(), Ticket.id.asc()]
     each = _row_matches(dialect, folded)
 
     async def run(condition: ColumnElement[bool]) -> list[Ticket]:
         rows = await session.execute(stmt.where(condition).order_by(*order).limit(limit))
         return list(rows.scalars().all())
 
-    for walk in WALKS:
-        window = list((await session.execute(stmt.with_only_columns(Ticket.id).order_by(*order).limit(walk))).scalars())
-        found = await run(Ticket.id.in_(window) & each) if window else []
-        if len(found) == limit or len(window) < walk:
-            return found
+    # 1. The first WINDOW tickets of the list, checked one by one in order: enough for a word
+    #    in more than a quarter of them, and the walk stops at the page's last match.
+    edge = (await session.execute(stmt.with_only_columns(key, Ticket.id).order_by(*order).offset(WINDOW - 1).limit(1))).first()
+    if edge is None:
+        return await run(each)
+    value, last_id = edge
+    within = (
+        or_(key > value, and_(key == value, Ticket.id >= last_id))
+        if descending
+        else or_(key < value, and_(key == value, Ticket.id <= last_id))
+    )
+    found = await run(within & each)
+    if len(found) == limit:
+        return found
+    # 2. Rarer: read the matches from the index, unless there are too many of them; then
+    #    3. walk the whole list (a common word under narrow filters).
     if len(folded) >= MIN_INDEXED and await _index_hits(session, dialect, folded) < INDEX_CAP:
         return await run(tickets_matching(dialect, folded))
-    # A common word under narrow filters: the index would hand back too many rows.
     return await run(each)
 
 
@@ -101,14 +117,22 @@ def _row_matches(dialect: str, folded: str) -> ColumnElement[bool]:
     pattern = _like(folded)
     if dialect == "postgresql":
         own = or_(*(func.sportello_fold(c).like(pattern, escape="\\") for c in (Ticket.number, Ticket.subject, Ticket.description)))
-        said = exists().where(
-            Message.conversation_id == Ticket.conversation_id,
-            func.sportello_fold(Message.body).like(pattern, escape="\\"),
+        # A scalar subquery, not EXISTS: PostgreSQL may turn an EXISTS into a hashed scan of
+        # every matching message (seconds for a common word); this stays a per-ticket lookup.
+        in_messages = (
+            select(Message.id)
+            .where(
+                Message.conversation_id == Ticket.conversation_id,
+                func.sportello_fold(Message.body).like(pattern, escape="\\"),
+            )
+            .limit(1)
+            .scalar_subquery()
+            .is_not(None)
         )
-        return or_(own, said)
+        return or_(own, in_messages)
     # SQLite reads the folded copies in the FTS5 tables by rowid: no folding per row.
     st, sm = SEARCH_TICKETS, SEARCH_MESSAGES
-    own = exists().where(
+    own_copy = exists().where(
         st.c.rowid == Ticket.seq,
         or_(*(c.like(pattern, escape="\\") for c in (st.c.number, st.c.subject, st.c.description))),
     )
@@ -117,7 +141,7 @@ def _row_matches(dialect: str, folded: str) -> ColumnElement[bool]:
         sm.c.rowid == Message.id,
         sm.c.body.like(pattern, escape="\\"),
     )
-    return or_(own, said)
+    return or_(own_copy, said)
 
 
 async def _index_hits(session: AsyncSession, dialect: str, folded: str) -> int:

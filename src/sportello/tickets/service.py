@@ -807,10 +807,12 @@ async def list_tickets(
             stmt = stmt.where(or_(key < value, and_(key == value, Ticket.id < last_id)))
         else:
             stmt = stmt.where(or_(key > value, and_(key == value, Ticket.id > last_id)))
-    order = [key.desc(), Ticket.id.desc()] if descending else [key.asc(), Ticket.id.asc()]
     if filters.q and filters.q.strip():
-        rows = await search.page(session, _dialect(session), stmt, order, filters.limit + 1, filters.q.strip())
+        rows = await search.page(
+            session, _dialect(session), stmt, key, descending, filters.limit + 1, filters.q.strip()
+        )
     else:
+        order = [key.desc(), Ticket.id.desc()] if descending else [key.asc(), Ticket.id.asc()]
         rows = list((await session.execute(stmt.order_by(*order).limit(filters.limit + 1))).scalars().all())
     next_cursor = None
     if len(rows) > filters.limit:
