@@ -74,10 +74,6 @@ class Server:
             # stacks (prefix-PORT.txt); CPU figures then include py-spy's own process.
             py_spy = Path(sys.executable).with_name("py-spy")
             argv = [str(py_spy), "record", "-r", "250", "--format", "raw", "-o", f"{profile}-{self.port}.txt", "--", *argv]
-        elif profile := os.environ.get("BENCH_CPROFILE"):
-            # `BENCH_CPROFILE=prefix python -m bench.…`: the server runs under cProfile and writes
-            # prefix-PORT.prof when stopped (SIGTERM lets uvicorn return normally).
-            argv = [argv[0], "-m", "cProfile", "-o", f"{profile}-{self.port}.prof", *argv[1:]]
         self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -117,7 +113,7 @@ class Server:
                 return
             self.proc.terminate()
             try:
-                self.proc.wait(60 if os.environ.get("BENCH_CPROFILE") else 10)
+                self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
