@@ -167,15 +167,16 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "bench-password-1"
 
 
-def pg_database() -> str:
-    """A new, empty PostgreSQL database for one benchmark run (its URL)."""
+def pg_database(name: str | None = None) -> str:
+    """A new, empty PostgreSQL database for one benchmark run (its URL); `name` is kept if it exists."""
     import asyncpg
 
-    name = f"sportello_bench_{uuid.uuid4().hex[:8]}"
+    name = name or f"sportello_bench_{uuid.uuid4().hex[:8]}"
 
     async def create() -> None:
         conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
 
     asyncio.run(create())
@@ -195,7 +196,7 @@ def drop_pg_database(url: str) -> None:
     asyncio.run(drop())
 
 
-def sportello_env(backend: str, data_dir: str, **extra: str) -> dict[str, str]:
+def sportello_env(backend: str, data_dir: str, database: str | None = None, **extra: str) -> dict[str, str]:
     """Environment for a benchmark server on `backend` (`sqlite` or `postgres`), migrated."""
     env = {
         "SPORTELLO_DATA_DIR": data_dir,
@@ -210,7 +211,7 @@ def sportello_env(backend: str, data_dir: str, **extra: str) -> dict[str, str]:
         **extra,
     }
     if backend == "postgres":
-        env["SPORTELLO_DATABASE_URL"] = pg_database()
+        env["SPORTELLO_DATABASE_URL"] = pg_database(database)
         env["SPORTELLO_REDIS_URL"] = "redis://127.0.0.1:6379/0"
         env["SPORTELLO_REDIS_PREFIX"] = f"bench-{uuid.uuid4().hex[:6]}"
     subprocess.run([sys.executable, "-m", "sportello", "migrate"], env={**os.environ, **env}, check=True, capture_output=True)

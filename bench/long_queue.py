@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--visitors", type=int)
     parser.add_argument("--repeat", type=int)
+    parser.add_argument("--no-write", action="store_true", help="print the figures without writing docs/benchmarks.md")
     args = parser.parse_args()
     args.visitors = args.visitors or (1000 if args.quick else 5000)
     args.rate = 20.0
@@ -145,7 +146,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     print(json.dumps(runs), file=sys.stderr)
-    write_section("queue", text)
+    if not args.no_write:
+        write_section("queue", text)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from sportello import textfold
 from sportello.events import EventBus, MemoryBus, take_pending
 from sportello.timeutil import as_utc
 
@@ -71,6 +72,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=15000")
             cur.close()
+            # The ticket search triggers (migration 0007) fold text with the application's map.
+            dbapi_conn.create_function(textfold.SQL_NAME, 1, textfold.fold, deterministic=True)
 
         return engine
     engine = create_async_engine(url, pool_size=10, max_overflow=20, **kwargs)

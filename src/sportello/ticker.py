@@ -34,6 +34,7 @@ from sportello.queue.service import current_entry, leave_queue, publish_position
 from sportello.queue.texts import text
 from sportello.runtime import Runtime
 from sportello.sla.tasks import run_sla_tick
+from sportello.tickets.tasks import refresh_statistics
 from sportello.timeutil import as_utc, utc_now
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,7 @@ async def tick(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     }
     retention = await run_retention(rt, now)  # daily; None when it is not due
     counts["retention_runs"] = int(retention is not None)
+    counts["ticket_statistics"] = int(await refresh_statistics(rt, now))
     counts["offers_made"] = await dispatch(rt, now=now)
     counts["positions_published"] = await publish_positions(rt, now)
     return counts
@@ -294,4 +296,6 @@ async def run(rt: Runtime) -> None:
             raise
         except Exception:
             log.exception("ticker pass failed")
+        # A full interval after the pass ends, not from its start: a visitor's position updates
+        # must stay at least a second apart on arrival, and a pass's duration varies.
         await asyncio.sleep(interval)

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from sportello.conversations.schemas import ConversationCreate
+from sportello.conversations.service import create_conversation, get_conversation
 from sportello.queue.models import QueueEntry
-from sportello.queue.service import request_handoff
+from sportello.queue.service import enqueue, queue_view, request_handoff, snapshot
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 from tests.fixtures.clients import auth, open_conversation
@@ -141,3 +143,24 @@ async def test_wait_estimate_uses_the_operators_of_the_visitors_language(client:
     # figure (second of two slots at 646 s) said 8 min.
     assert await view("it2") == {"position": 1, "estimated_wait_seconds": 180}
     assert await view("en2") == {"position": 2, "estimated_wait_seconds": 540}
+
+
+async def test_each_visitors_position_is_their_place_in_the_published_order(client: httpx.AsyncClient) -> None:
+    # The position a visitor reads (one counting query) and the one the ticker publishes (the
+    # whole queue in routing order) agree, ties on rank and enqueue time included.
+    rt = runtime(client)
+    at = utc_now()
+    ids = []
+    async with rt.db.scope() as session:
+        for i in range(12):
+            conv, _ = await create_conversation(session, ConversationCreate(), language="it", user_agent=None)
+            priority = ("low", "medium", "urgent")[i % 3]
+            await enqueue(session, rt.settings, conv, priority=priority, reason="test", now=at, enqueued_at=at - timedelta(seconds=i % 2))
+            ids.append(conv.id)
+    async with rt.db.scope() as session:
+        order = [entry.conversation_id for entry in (await snapshot(session, rt.settings, at)).entries]
+        assert sorted(order) == sorted(ids)
+        for place, conv_id in enumerate(order, start=1):
+            conv = await get_conversation(session, conv_id)
+            view = await queue_view(session, rt.settings, conv, now=at)
+            assert view is not None and view["position"] == place

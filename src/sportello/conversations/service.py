@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -503,18 +503,3 @@ async def transition(
         },
     )
 
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its wildcards escaped with a backslash."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def conversations_mentioning(text: str) -> Select[Any]:
-    """The ids of conversations with a visitor, assistant or operator message containing `text`.
-
-    Case-insensitive substring match; for use as a subquery (`column.in_(...)`).
-    """
-    return select(Message.conversation_id).where(
-        func.lower(Message.body).like(like_pattern(text), escape="\\")
-    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,16 +34,28 @@ def _dashboard_url(settings: Settings) -> str | None:
     return f"{settings.public_url.rstrip('/')}/dashboard" if settings.public_url else None
 
 
+@dataclass(frozen=True)
+class Offer:
+    """What an offer tells the operator (the routing's RETURNING row, no ORM object)."""
+
+    entry_id: uuid.UUID
+    conversation_id: uuid.UUID
+    language: str
+    priority: str
+    transfer: bool
+    offered_at: datetime
+
+
 async def offer_made(
     session: AsyncSession,
     settings: Settings,
-    entry: QueueEntry,
+    entry: Offer,
     operator_id: uuid.UUID,
     deadline: datetime,
 ) -> None:
     """Tell the operator about an offer (or a colleague's transfer) until it lapses."""
-    kind = "chat.assigned" if entry.target_operator_id is not None else "chat.offered"
-    offered_at = entry.offered_at or deadline
+    kind = "chat.assigned" if entry.transfer else "chat.offered"
+    offered_at = entry.offered_at
     await notify_operators(
         session,
         kind=kind,
@@ -57,7 +70,7 @@ async def offer_made(
             "tag": f"offer-{entry.conversation_id}",
             "url": _dashboard_url(settings),
         },
-        key=f"{kind}:{entry.id}:{int(offered_at.timestamp())}",
+        key=f"{kind}:{entry.entry_id}:{int(offered_at.timestamp())}",
     )
 
 

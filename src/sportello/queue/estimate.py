@@ -71,6 +71,57 @@ def handle_for(language_samples: Sequence[float], global_handle: float) -> float
     return typical_duration(language_samples, global_handle)
 
 
+class LanguageEstimator:
+    """Estimated waits when operators speak different languages (docs/handoff.md).
+
+    A visitor of language L is served by the pools that speak L, at their pace: the slots of
+    those pools, freeing every `handle[L] + accept` seconds. Visitors ahead compete for those
+    slots by how much they overlap: one of language M counts for the share of M's slots that
+    also speak L (1 for L itself, 0 for a language none of L's operators speaks). With one pool
+    for every language this is exactly `estimate_waits`.
+    """
+
+    def __init__(
+        self, pools: Sequence[Pool], *, handle: Mapping[str, float], default_handle: float, accept: float
+    ) -> None:
+        self.pools = pools
+        self.handle = handle
+        self.default_handle = default_handle
+        self.accept = accept
+        self._slots: dict[str, int] = {}
+        self._free: dict[str, int] = {}
+        self._shared: dict[tuple[str, str], float] = {}
+
+    def slots(self, language: str) -> int:
+        if language not in self._slots:
+            self._slots[language] = sum(p.slots for p in self.pools if p.speaks(language))
+        return self._slots[language]
+
+    def free(self, language: str) -> int:
+        if language not in self._free:
+            self._free[language] = sum(p.free for p in self.pools if p.speaks(language))
+        return self._free[language]
+
+    def share(self, ahead: str, mine: str) -> float:
+        if ahead == mine:
+            return 1.0
+        key = (ahead, mine)
+        if key not in self._shared:
+            both = sum(p.slots for p in self.pools if p.speaks(ahead) and p.speaks(mine))
+            self._shared[key] = both / self.slots(ahead) if self.slots(ahead) else 0.0
+        return self._shared[key]
+
+    def wait(self, language: str, ahead: Mapping[str, int]) -> float | None:
+        """Seconds of wait for a visitor of `language` with `ahead[M]` visitors of language M before them."""
+        total = self.slots(language)
+        if total <= 0:
+            return None
+        position = 1.0 + sum(n * self.share(other, language) for other, n in ahead.items())
+        gap = (self.handle.get(language, self.default_handle) + self.accept) / total
+        behind = position - max(self.free(language), 0)
+        return self.accept if behind <= 0 else self.accept + max(behind - HEAD_START, 0.0) * gap
+
+
 def estimate_by_language(
     languages: Sequence[str],
     pools: Sequence[Pool],
@@ -79,42 +130,11 @@ def estimate_by_language(
     default_handle: float,
     accept: float,
 ) -> list[float | None]:
-    """Estimated seconds of wait for each queue position, given each waiting visitor's language.
-
-    A visitor of language L is served by the pools that speak L, at their pace: the slots of
-    those pools, freeing every `handle[L] + accept` seconds. Visitors ahead compete for those
-    slots by how much they overlap: one of language M counts for the share of M's slots that
-    also speak L (1 for L itself, 0 for a language none of L's operators speaks). With one pool
-    for every language this is exactly `estimate_waits`.
-    """
-    slots_of: dict[str, int] = {}
-    shared: dict[tuple[str, str], float] = {}
-
-    def slots(language: str) -> int:
-        if language not in slots_of:
-            slots_of[language] = sum(p.slots for p in pools if p.speaks(language))
-        return slots_of[language]
-
-    def share(ahead: str, mine: str) -> float:
-        if ahead == mine:
-            return 1.0
-        key = (ahead, mine)
-        if key not in shared:
-            both = sum(p.slots for p in pools if p.speaks(ahead) and p.speaks(mine))
-            shared[key] = both / slots(ahead) if slots(ahead) else 0.0
-        return shared[key]
-
-    free_of = {lang: sum(p.free for p in pools if p.speaks(lang)) for lang in set(languages)}
+    """Estimated seconds of wait for each queue position, given each waiting visitor's language."""
+    estimator = LanguageEstimator(pools, handle=handle, default_handle=default_handle, accept=accept)
     ahead: Counter[str] = Counter()  # O(queue × languages), not O(queue²)
     out: list[float | None] = []
     for language in languages:
-        total = slots(language)
-        position = 1.0 + sum(n * share(other, language) for other, n in ahead.items())
+        out.append(estimator.wait(language, ahead))
         ahead[language] += 1
-        if total <= 0:
-            out.append(None)
-            continue
-        gap = (handle.get(language, default_handle) + accept) / total
-        behind = position - max(free_of[language], 0)
-        out.append(accept if behind <= 0 else accept + max(behind - HEAD_START, 0.0) * gap)
     return out

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 S = ConversationStatus
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SCAN = 200
+FIRST_PAGE = 10
 
 
 @dataclass
@@ -100,15 +101,21 @@ async def try_offer(
     if (await operator_loads(session, [op.id])).get(op.id, 0) >= op.max_chats:
         return False
     deadline = now + timedelta(seconds=settings.initial_response_seconds)
-    result = await session.execute(
-        update(QueueEntry)
-        .where(QueueEntry.id == entry_id, QueueEntry.state == EntryState.WAITING.value)
-        .values(state=EntryState.OFFERED.value, operator_id=op.id, offered_at=now, offer_deadline_at=deadline)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    # RETURNING hands back what the offer tells the operator: no second read of the entry.
+    entry = (
+        await session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.id == entry_id, QueueEntry.state == EntryState.WAITING.value)
+            .values(state=EntryState.OFFERED.value, operator_id=op.id, offered_at=now, offer_deadline_at=deadline)
+            .returning(
+                QueueEntry.conversation_id, QueueEntry.language, QueueEntry.priority,
+                QueueEntry.reason, QueueEntry.target_operator_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    if entry is None:
         return False
-    entry = await _reload(session, entry_id)
     conv = await _reload_conversation(session, entry.conversation_id)
     conv.operator_id = op.id
     await conversations.transition(session, conv, S.ASSIGNED, reason="offered")
@@ -128,13 +135,12 @@ async def try_offer(
     )
     emit(session, OPERATORS_CHANNEL, {"type": "queue.changed"})
     audit.record(session, "queue_entry", entry_id, "offered", data={"operator_id": str(op.id)})
-    await alerts.offer_made(session, settings, entry, op.id, deadline)
+    offer = alerts.Offer(
+        entry_id, entry.conversation_id, entry.language, entry.priority,
+        transfer=entry.target_operator_id is not None, offered_at=now,
+    )
+    await alerts.offer_made(session, settings, offer, op.id, deadline)
     return True
-
-
-async def _reload(session: AsyncSession, entry_id: uuid.UUID) -> QueueEntry:
-    stmt = select(QueueEntry).where(QueueEntry.id == entry_id).execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one()
 
 
 async def _reload_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
@@ -147,10 +153,18 @@ async def offer_next(session: AsyncSession, settings: Settings, now: datetime) -
     ops = await free_operators(session)
     if not ops:
         return False
-    for entry in await waiting_entries(session, limit=SCAN):
-        for op in best_operator(entry, ops):
-            if await try_offer(session, settings, entry.id, op.id, now):
-                return True
+    # The head of the queue nearly always fits a free operator: a short page first (loading
+    # SCAN entries for every offer dominated a long queue's routing), the rest only if needed.
+    seen = 0
+    for limit in (FIRST_PAGE, SCAN):
+        entries = await waiting_entries(session, limit=limit)
+        for entry in entries[seen:]:
+            for op in best_operator(entry, ops):
+                if await try_offer(session, settings, entry.id, op.id, now):
+                    return True
+        if len(entries) < limit:
+            break
+        seen = len(entries)
     return False
 
 

@@ -6,6 +6,7 @@ the queue and contact collection, posts the visitor-facing message, and starts r
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello import audit
@@ -22,10 +23,11 @@ from sportello.config import Settings
 from sportello.conversations import service as conversations
 from sportello.conversations.models import Conversation, ConversationStatus, Sender
 from sportello.errors import Conflict, InvalidInput
-from sportello.events import emit
+from sportello.events import Envelope, emit
 from sportello.operators.models import Operator, Presence
 from sportello.operators.service import OPERATORS_CHANNEL, operator_channel
 from sportello.queue.estimate import (
+    LanguageEstimator,
     Pool,
     estimate_by_language,
     handle_for,
@@ -48,7 +50,7 @@ VISITOR_GONE_EVENT = "queue.visitor_gone"
 SAMPLE_DAYS = 7
 SAMPLES = 50
 LANGUAGE_WINDOW = 4  # × SAMPLES recent chats searched for each language's own sample
-PUBLISH_CHUNK = 500
+PUBLISH_CHUNK = 250
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,11 @@ class Capacity:
     pools: list[Pool] = field(default_factory=list)
     handle_by_language: dict[str, float] = field(default_factory=dict)
 
+    def estimator(self) -> LanguageEstimator:
+        return LanguageEstimator(
+            self.pools, handle=self.handle_by_language, default_handle=self.handle, accept=self.accept
+        )
+
 
 @dataclass
 class QueueSnapshot:
@@ -322,28 +329,61 @@ async def waiting_entries(session: AsyncSession, *, limit: int | None = None) ->
     return list((await session.execute(stmt)).scalars().all())
 
 
+def waits_in_order(languages: Sequence[str], capacity: Capacity) -> list[float | None]:
+    """Each queue position's estimated wait, given the waiting visitors' languages in order."""
+    return estimate_by_language(
+        languages, capacity.pools, handle=capacity.handle_by_language,
+        default_handle=capacity.handle, accept=capacity.accept,
+    )
+
+
 async def snapshot(session: AsyncSession, settings: Settings, now: datetime) -> QueueSnapshot:
     """The whole waiting queue with each position's estimated wait: O(queue)."""
     entries = await waiting_entries(session)
     capacity = await measure_capacity(session, settings, now)
-    waits = estimate_by_language(
-        [entry.language for entry in entries],
-        capacity.pools,
-        handle=capacity.handle_by_language,
-        default_handle=capacity.handle,
-        accept=capacity.accept,
-    )
+    waits = waits_in_order([entry.language for entry in entries], capacity)
     return QueueSnapshot(entries, [round_estimate(w) for w in waits], capacity)
 
 
 async def _position_of(
     session: AsyncSession, settings: Settings, entry_id: uuid.UUID, now: datetime
 ) -> tuple[int, int | None]:
-    snap = await snapshot(session, settings, now)
-    for index, entry in enumerate(snap.entries):
-        if entry.id == entry_id:
-            return index + 1, snap.waits[index]
-    return 1, None
+    """The entry's place in routing order and its estimate: one counting query, not the queue."""
+    me = (
+        await session.execute(
+            select(QueueEntry.rank_at, QueueEntry.enqueued_at, QueueEntry.language).where(
+                QueueEntry.id == entry_id, QueueEntry.state == EntryState.WAITING.value
+            )
+        )
+    ).one_or_none()
+    if me is None:
+        return 1, None
+    rank_at, enqueued_at, language = me
+    # Those ahead counted per language: the estimate weighs each by how much their operators
+    # overlap with this visitor's.
+    ahead = {
+        str(lang): int(n)
+        for lang, n in (
+            await session.execute(
+                select(QueueEntry.language, func.count()).where(
+                    QueueEntry.state == EntryState.WAITING.value,
+                    or_(
+                        QueueEntry.rank_at < rank_at,
+                        and_(
+                            QueueEntry.rank_at == rank_at,
+                            or_(
+                                QueueEntry.enqueued_at < enqueued_at,
+                                and_(QueueEntry.enqueued_at == enqueued_at, QueueEntry.id < entry_id),
+                            ),
+                        ),
+                    ),
+                ).group_by(QueueEntry.language)
+            )
+        ).all()
+    }
+    position = sum(ahead.values()) + 1
+    capacity = await measure_capacity(session, settings, now)
+    return position, round_estimate(capacity.estimator().wait(language, ahead))
 
 
 async def current_entry(session: AsyncSession, conversation_id: uuid.UUID) -> QueueEntry | None:
@@ -392,22 +432,49 @@ async def operator_view(session: AsyncSession, conv: Conversation) -> dict[str, 
     return {"name": op.name} if op is not None else None
 
 
+@dataclass(frozen=True)
+class _Told:
+    """What a waiting visitor was last told (a row of the publishing snapshot)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    language: str
+    position: int | None
+    wait: int | None
+    at: datetime | None
+
+
+async def _waiting_told(session: AsyncSession) -> list[_Told]:
+    """The waiting entries in routing order, as plain rows: the publisher needs no ORM objects."""
+    table = cast(Table, QueueEntry.__table__)
+    c = table.c
+    rows = await session.execute(
+        select(c.id, c.conversation_id, c.language, c.published_position, c.published_wait, c.published_at)
+        .where(c.state == EntryState.WAITING.value)
+        .order_by(c.rank_at, c.enqueued_at, c.id)
+    )
+    return [_Told(*row) for row in rows.all()]
+
+
 async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
     """Tell each waiting visitor whose position or estimate changed; at most once a second each.
 
-    The conditional update on `published_at` makes this safe with several processes.
+    The conditional update on `published_at` makes this safe with several processes. The
+    events go out in chunks, yielding between them, so a long queue never stalls the loop.
     """
     now = now or utc_now()
-    sent = 0
     table = cast(Table, QueueEntry.__table__)
+    pending: list[list[Envelope]] = []
     async with rt.db.scope() as session:
-        snap = await snapshot(session, rt.settings, now)
+        entries = await _waiting_told(session)
+        capacity = await measure_capacity(session, rt.settings, now)
+        waits = [round_estimate(w) for w in waits_in_order([entry.language for entry in entries], capacity)]
         cutoff = now - timedelta(seconds=1)
         due = [
-            (entry, index + 1, snap.waits[index])
-            for index, entry in enumerate(snap.entries)
-            if (entry.published_position, entry.published_wait) != (index + 1, snap.waits[index])
-            and (entry.published_at is None or entry.published_at <= cutoff)
+            (entry, index + 1, waits[index])
+            for index, entry in enumerate(entries)
+            if (entry.position, entry.wait) != (index + 1, waits[index])
+            and (entry.at is None or entry.at <= cutoff)
         ]
         # Two statements per chunk, not one per visitor: claim the rows nobody published to in
         # the last second (another process may have), then write what each claimed row was told.
@@ -436,10 +503,8 @@ async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
                 .values(published_position=bindparam("position"), published_wait=bindparam("wait")),
                 [{"entry_id": entry.id, "position": position, "wait": wait} for entry, position, wait in told],
             )
-            for entry, position, wait in told:
-                sent += 1
-                emit(
-                    session,
+            pending.append([
+                Envelope(
                     conversations.conversation_channel(entry.conversation_id),
                     {
                         "type": "queue.position_changed",
@@ -448,7 +513,14 @@ async def publish_positions(rt: Runtime, now: datetime | None = None) -> int:
                         "estimated_wait_seconds": wait,
                     },
                 )
-    return sent
+                for entry, position, wait in told
+            ])
+    # Published after the commit, like `emit`, but a chunk at a time: each chunk wakes its
+    # visitors' sockets, and they send before the next chunk is handed out.
+    for envelopes in pending:
+        await rt.bus.publish_many(envelopes)
+        await asyncio.sleep(0)
+    return sum(len(envelopes) for envelopes in pending)
 
 
 async def keep_waiting(rt: Runtime, conv: Conversation, session: AsyncSession, now: datetime) -> None:

@@ -56,6 +56,8 @@ class Ticket(Base):
         Index("ix_tickets_conversation", "conversation_id"),
         Index("ix_tickets_sla_check", "sla_check_at"),
         Index("ix_tickets_created_at", "created_at"),
+        # Unique by construction (one counter); SQLite's search index keys on it.
+        Index("ix_tickets_seq", "seq", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -46,6 +56,7 @@ from sportello.operators.models import Role
 from sportello.operators.service import Principal
 from sportello.sla import service as sla
 from sportello.sla.clock import PRIORITIES, raise_priority
+from sportello.tickets import search
 from sportello.tickets.models import (
     ContactMethod,
     Ticket,
@@ -770,11 +781,16 @@ class TicketFilters:
 
 
 _FAR = datetime(9000, 1, 1, tzinfo=UTC)
-_FAR_SQL = type_coerce(_FAR, UTCDateTime)
+# "No due time" sorts last, as this literal: written out (not bound) so the expression is the
+# one indexed by ix_tickets_sla_due_order (migration 0007) and the list walks that index.
+_FAR_LITERAL = {
+    "postgresql": "'9000-01-01 00:00:00+00'::timestamptz",
+    "sqlite": "'9000-01-01 00:00:00.000000'",
+}
 _PRIORITY_RANK = case({p: i for i, p in enumerate(PRIORITIES)}, value=Ticket.priority, else_=-1)
 
 
-def _sort_key(sort: str) -> tuple[Any, bool, str]:
+def _sort_key(sort: str, dialect: str) -> tuple[Any, bool, str]:
     """(SQL expression, descending, cursor value kind) of a sort."""
     if sort in ("created_at", "-created_at"):
         return Ticket.created_at, sort.startswith("-"), "time"
@@ -783,7 +799,8 @@ def _sort_key(sort: str) -> tuple[Any, bool, str]:
     if sort == "priority":
         return _PRIORITY_RANK, True, "int"
     if sort == "sla_due_at":
-        return func.coalesce(Ticket.sla_due_at, _FAR_SQL), False, "time"
+        far = type_coerce(literal_column(_FAR_LITERAL.get(dialect, _FAR_LITERAL["sqlite"])), UTCDateTime)
+        return func.coalesce(Ticket.sla_due_at, far), False, "time"
     raise InvalidInput(f"sort: unknown sort {sort!r}")
 
 
@@ -838,26 +855,20 @@ async def list_tickets(
         stmt = stmt.where(_has_tag(session, filters.tag.strip().lower()))
     if filters.sla_state:
         stmt = stmt.where(sla.state_clause(filters.sla_state, now))  # type: ignore[arg-type]
-    if filters.q and filters.q.strip():
-        pattern = conversations.like_pattern(filters.q.strip())
-        stmt = stmt.where(
-            or_(
-                func.lower(Ticket.subject).like(pattern, escape="\\"),
-                func.lower(Ticket.description).like(pattern, escape="\\"),
-                func.lower(Ticket.number).like(pattern, escape="\\"),
-                Ticket.conversation_id.in_(conversations.conversations_mentioning(filters.q.strip())),
-            )
-        )
-    key, descending, kind = _sort_key(filters.sort)
+    key, descending, kind = _sort_key(filters.sort, _dialect(session))
     if filters.cursor:
         value, last_id = _decode_cursor(filters.cursor, filters.sort, kind)
         if descending:
             stmt = stmt.where(or_(key < value, and_(key == value, Ticket.id < last_id)))
         else:
             stmt = stmt.where(or_(key > value, and_(key == value, Ticket.id > last_id)))
-    order = [key.desc(), Ticket.id.desc()] if descending else [key.asc(), Ticket.id.asc()]
-    stmt = stmt.order_by(*order).limit(filters.limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
+    if filters.q and filters.q.strip():
+        rows = await search.page(
+            session, _dialect(session), stmt, key, descending, filters.limit + 1, filters.q.strip()
+        )
+    else:
+        order = [key.desc(), Ticket.id.desc()] if descending else [key.asc(), Ticket.id.asc()]
+        rows = list((await session.execute(stmt.order_by(*order).limit(filters.limit + 1))).scalars().all())
     next_cursor = None
     if len(rows) > filters.limit:
         rows = rows[: filters.limit]
@@ -876,10 +887,13 @@ def _key_value(ticket: Ticket, sort: str) -> Any:
     return ticket.sla_due_at or _FAR
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def _has_tag(session: AsyncSession, tag: str) -> ColumnElement[bool]:
     """Tickets whose JSON tag list holds `tag` (JSONB containment, or SQLite's json_each)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
+    if _dialect(session) == "postgresql":
         return type_coerce(Ticket.tags, JSONB).contains([tag])
     each = func.json_each(Ticket.tags).table_valued("value")
     return select(each.c.value).where(each.c.value == tag).exists()

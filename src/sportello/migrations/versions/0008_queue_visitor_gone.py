@@ -1,7 +1,7 @@
 """queue entries: deadline for a visitor whose socket closed while waiting
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-26 01:45:00.000000
 """
 
@@ -14,8 +14,7 @@ import sportello.db
 
 
 revision: str = "0008"
-# Written beside another engineer's 0007; the merge re-chains this onto 0007.
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
