@@ -1309,6 +1309,9 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
       return r.json();
     }).then(function (c) {
       if (!S.conv || S.conv.id !== c.id) { startOver(); adopt({ id: c.id, token: token }, c.status); }
+      // A link from an email may be opened on another device: there the widget speaks the
+      // conversation's language, unless the visitor chose one in this browser.
+      if (!S.chosenLang && pickLang(c.language)) setLanguage(pickLang(c.language), true);
       setOpen(true, true);
       connect();
       if (c.status === "closed") openRating();
