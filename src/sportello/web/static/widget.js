@@ -795,6 +795,14 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
       renderBadge();
       save();
       if (S.ticket === meta) syncCards(focusInWidget());
+      if (m.sender === "operator" && S.ticket && meta.ticket === S.ticket.ticket_number && S.ticketSeen !== meta.ticket) {
+        // The team's answer keeps the confirmation's promise: the card makes room for the answer.
+        var inCard = ui.cards.contains(shadow.activeElement);
+        S.ticketSeen = meta.ticket;
+        save();
+        syncCards();
+        if (inCard) ui.input.focus();
+      }
     },
     ready: function () {
       ready = true;
