@@ -202,7 +202,7 @@ async def test_nobody_online_ticket_found_answered_and_delivered(
     mine = op_page.locator(".transcript .from-operator", has_text="sent the tickets for 12 December again")
     await expect(mine).to_have_count(1)
     await expect(mine.locator(".who")).to_contain_text("Sara Rossi")
-    await expect(mine).to_be_in_viewport()  # the conversation scrolled to the newest message
+    await expect(mine).to_be_in_viewport(ratio=1)  # the conversation scrolled to the newest message
     await expect(items).to_have_count(len(listed) + 1)
     await expect(op_page.locator(".page-head .badge.status-in_progress")).to_have_text("In lavorazione")
     await expect(op_page.locator(".history")).to_contain_text("Aperto → In lavorazione")
@@ -218,7 +218,7 @@ async def test_nobody_online_ticket_found_answered_and_delivered(
     # The answer keeps the confirmation's promise: the card makes room for it, the focus goes on.
     await expect(ticket_card).to_have_count(0)
     await expect(widget.input).to_be_focused()
-    await expect(reply).to_be_in_viewport()
+    await expect(reply).to_be_in_viewport(ratio=1)
     await screenshot(visitor_page, "widget-ticket-answer")
     await visitor_page.reload()
     await widget.open()
