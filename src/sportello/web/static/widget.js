@@ -795,6 +795,14 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
       renderBadge();
       save();
       if (S.ticket === meta) syncCards(focusInWidget());
+      if (m.sender === "operator" && S.ticket && meta.ticket === S.ticket.ticket_number && S.ticketSeen !== meta.ticket) {
+        // The team's answer keeps the confirmation's promise: the card makes room for the answer.
+        var inCard = ui.cards.contains(shadow.activeElement);
+        S.ticketSeen = meta.ticket;
+        save();
+        syncCards();
+        if (inCard) ui.input.focus();
+      }
     },
     ready: function () {
       ready = true;
@@ -1309,6 +1317,9 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
       return r.json();
     }).then(function (c) {
       if (!S.conv || S.conv.id !== c.id) { startOver(); adopt({ id: c.id, token: token }, c.status); }
+      // A link from an email may be opened on another device: there the widget speaks the
+      // conversation's language, unless the visitor chose one in this browser.
+      if (!S.chosenLang && pickLang(c.language)) setLanguage(pickLang(c.language), true);
       setOpen(true, true);
       connect();
       if (c.status === "closed") openRating();

@@ -162,6 +162,10 @@ function backLink() {
 
 function drawDetail(main, tk, messages, notes, history, reload) {
   const focusedId = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : null;
+  // The conversation opens on its newest message (an answer just sent, the customer's last
+  // words); a redraw leaves alone an operator who scrolled up to read.
+  const before = main.querySelector(".transcript.static");
+  const readingAt = before && before.scrollHeight - before.scrollTop - before.clientHeight > 40 ? before.scrollTop : null;
   const status = h("select", { id: "tk-status" }, options(STATUSES.map((s) => [s, t(`s_${s}`)]), tk.status));
   const priority = h("select", { id: "tk-priority" }, options(PRIORITIES.map((p) => [p, t(`p_${p}`)]), tk.priority));
   const assignee = h("select", { id: "tk-assignee" }, assigneeOptions(tk.assignee_id || ""));
@@ -286,6 +290,8 @@ function drawDetail(main, tk, messages, notes, history, reload) {
             h("span", { class: "muted small" }, ` · ${actor(e)} · ${when(e.created_at)}`),
             describe(e)))))),
     ));
+  const transcript = main.querySelector(".transcript.static");
+  if (transcript) transcript.scrollTop = readingAt ?? transcript.scrollHeight;
   if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
 }
 
