@@ -167,7 +167,7 @@ async def test_nobody_online_ticket_found_answered_and_delivered(
     await expect(row.locator(".badge.status-open")).to_have_text("Aperto")
     await expect(row.locator(".badge.sla")).to_have_attribute("data-state", "ok")
     await expect(row.locator(".badge.sla")).to_have_text("In tempo")
-    await expect(row).to_contain_text("Non assegnati")
+    await expect(row).to_contain_text("Non assegnato")
     # By its number, as the visitor would quote it on the phone (any case).
     await search.fill(number.lower())
     await search.press("Enter")

@@ -45,7 +45,7 @@ export function slaBadge(ticket) {
 function assigneeOptions(selected, { anyLabel } = {}) {
   const pairs = [];
   if (anyLabel) pairs.push(["", anyLabel], ["me", t("me")], ["none", t("unassigned")]);
-  else pairs.push(["", t("unassigned")]);
+  else pairs.push(["", t("unassignedOne")]);
   for (const c of store.colleagues) pairs.push([c.id, c.name]);
   return options(pairs, selected || "");
 }
@@ -121,7 +121,7 @@ function row(tk) {
     h("td", { class: "subject" }, tk.subject, tk.vip ? h("span", { class: "badge vip" }, "VIP") : null),
     h("td", {}, statusBadge(tk.status)),
     h("td", {}, priorityBadge(tk.priority)),
-    h("td", {}, colleagueName(tk.assignee_id) || h("span", { class: "muted" }, t("unassigned"))),
+    h("td", {}, colleagueName(tk.assignee_id) || h("span", { class: "muted" }, t("unassignedOne"))),
     h("td", {}, slaBadge(tk)),
     h("td", { class: "muted small" }, when(tk.created_at)));
 }
@@ -335,7 +335,7 @@ function describe(e) {
   const parts = [];
   const people = e.action === "assigned" || e.action === "unassigned";
   const fmt = (v) => {
-    if (v === null || v === undefined) return people ? t("unassigned") : t("none");
+    if (v === null || v === undefined) return people ? t("unassignedOne") : t("none");
     if (Array.isArray(v)) return v.length ? v.map((x) => `#${x}`).join(" ") : t("none");
     if (people) return colleagueName(v);
     if (STATUSES.includes(v)) return t(`s_${v}`);
