@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from sportello.conversations.models import Message
 from sportello.notifications import outbox
 from sportello.notifications.models import InboundMessage, NotificationRecipient, OutboxMessage
-from sportello.notifications.worker import deliver_due
+from sportello.notifications.worker import claim, deliver, deliver_due, record
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 from tests.fixtures.http_fakes import FakeTwilio
@@ -53,8 +54,11 @@ async def test_sms_sent_with_status_callback(rt: Runtime, twilio: FakeTwilio) ->
     [sent] = twilio.messages()
     assert sent["To"] == PHONE and sent["From"] == "+15005550006"
     assert sent["Body"].startswith("Richiesta T-000007 ricevuta")
-    assert sent["StatusCallback"] == f"{PUBLIC_URL}/api/v1/channels/twilio/status"
     row = await _row(rt, "sms-1")
+    # The callback URL names the row and carries its idempotency key (Twilio takes none).
+    assert sent["StatusCallback"] == (
+        f"{PUBLIC_URL}/api/v1/channels/twilio/status?outbox={row.id}&key={outbox.key_digest('sms-1')}"
+    )
     assert row.provider_message_id and row.provider_message_id.startswith("SM")
     assert row.delivery_status == "queued"
 
@@ -250,3 +254,42 @@ async def test_status_callback_updates_delivery_state(
     )
     assert bad.status_code == 403
     assert (await _row(rt, "sms-status")).delivery_status == "delivered"
+
+
+async def test_status_callback_adopts_a_message_the_worker_never_recorded(
+    api: httpx.AsyncClient, twilio: FakeTwilio
+) -> None:
+    rt = runtime_of(api)
+    await _enqueue(rt, "sms-adopt")
+    now = utc_now()
+    # The worker claims the row and Twilio accepts the message; the worker dies before recording.
+    [claimed] = await claim(rt, now, 10)
+    delivery = await deliver(rt, claimed, now)
+    [sent] = twilio.messages()
+    callback = urlsplit(sent["StatusCallback"])
+    path = f"{callback.path}?{callback.query}"
+
+    async def report(sid: str, status: str, path: str = path) -> int:
+        form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": twilio.account_sid}
+        resp = await api.post(
+            path, data=form, headers={"X-Twilio-Signature": _sign(twilio, path, form)}
+        )
+        return resp.status_code
+
+    # A report naming the row with another key is not about it.
+    forged = path.replace(f"key={outbox.key_digest('sms-adopt')}", "key=" + "0" * 40)
+    assert await report(str(delivery.provider_message_id), "sent", forged) == 204
+    assert (await _row(rt, "sms-adopt")).state == "sending"
+    assert await report(str(delivery.provider_message_id), "sent") == 204
+    row = await _row(rt, "sms-adopt")
+    assert (row.state, row.provider_message_id, row.delivery_status, row.attempts) == (
+        "sent",
+        delivery.provider_message_id,
+        "sent",
+        1,
+    )
+    after_lease = now + timedelta(seconds=rt.settings.outbox_lease_seconds + 1)
+    assert await deliver_due(rt, now=after_lease) == {}  # not sent again
+    assert len(twilio.messages()) == 1
+    # The dead worker's outcome, were it recorded late, would change nothing.
+    assert await record(rt, claimed, delivery, now) == "sent"

@@ -47,7 +47,7 @@ async def twilio_inbound(rt: RuntimeDep, request: Request) -> Response:
 async def twilio_status(rt: RuntimeDep, request: Request) -> Response:
     """A delivery report for a message we sent (Twilio's status callback)."""
     form = await _verified_form(request, rt)
-    await inbound.status_callback(rt, form)
+    await inbound.status_callback(rt, form, dict(request.query_params))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,6 +8,7 @@ sent to that number, and the reply is appended there (its operator, if any, is t
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -25,12 +26,21 @@ from sportello.notifications.models import (
     InboundMessage,
     NotificationRecipient,
     OutboxMessage,
+    OutboxState,
     RecipientState,
 )
-from sportello.notifications.outbox import insert_for, set_recipient_state
+from sportello.notifications.outbox import (
+    insert_for,
+    key_digest,
+    mark_sent,
+    set_recipient_state,
+)
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 
+log = logging.getLogger(__name__)
+# Rows a status callback may adopt as sent: waiting for a retry, in flight, or given up on.
+ADOPTABLE = (OutboxState.PENDING.value, OutboxState.SENDING.value, OutboxState.DEAD.value)
 STOP_WORDS = frozenset(
     {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
 )
@@ -190,18 +200,55 @@ async def _append(
     return conv.id, "appended"
 
 
-async def status_callback(rt: Runtime, form: Mapping[str, str]) -> str:
-    """Record a delivery report (never moving a status backwards); act on failures by meaning."""
+async def _reported_row(
+    session: AsyncSession, sid: str, query: Mapping[str, str]
+) -> OutboxMessage | None:
+    """The row a report is about: by MessageSid, or by the row and key named in the callback URL.
+
+    The second way finds a row whose worker died after Twilio accepted the message and before
+    it recorded the MessageSid: Twilio has the message, so the row is adopted as `sent` and is
+    not sent again when its lease runs out.
+    """
+    if not sid:
+        return None
+    row = (
+        await session.execute(select(OutboxMessage).where(OutboxMessage.provider_message_id == sid))
+    ).scalar_one_or_none()
+    outbox_id = query.get("outbox", "")
+    if row is not None or not (outbox_id.isascii() and outbox_id.isdigit() and len(outbox_id) < 19):
+        return row
+    row = await session.get(OutboxMessage, int(outbox_id), with_for_update=True)
+    if row is None or key_digest(row.idempotency_key) != query.get("key"):
+        return None
+    if row.provider_message_id is not None:
+        # Another attempt was accepted too: Twilio has the notification twice (at least once).
+        log.warning(
+            "Twilio accepted a notification twice", extra={"outbox_id": row.id, "sid": sid[:64]}
+        )
+        return None
+    if row.state in ADOPTABLE:
+        mark_sent(row, sid[:64], None, utc_now())
+        log.info("notification adopted from a status callback", extra={"outbox_id": row.id})
+    else:
+        row.provider_message_id = sid[:64]
+    return row
+
+
+async def status_callback(
+    rt: Runtime, form: Mapping[str, str], query: Mapping[str, str] | None = None
+) -> str:
+    """Record a delivery report (never moving a status backwards); act on failures by meaning.
+
+    `query` is the callback URL's query (`outbox`, `key`), which Sportello set when sending.
+    """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     error_code = form.get("ErrorCode")
+    if status not in STATUS_RANK:
+        return "ignored"
     async with rt.db.scope() as session:
-        row = (
-            await session.execute(
-                select(OutboxMessage).where(OutboxMessage.provider_message_id == sid)
-            )
-        ).scalar_one_or_none()
-        if row is None or status not in STATUS_RANK:
+        row = await _reported_row(session, sid, query or {})
+        if row is None:
             return "ignored"
         if STATUS_RANK[status] < STATUS_RANK.get(row.delivery_status or "", -1):
             return "stale"

@@ -6,6 +6,7 @@ vanishes with it and nothing is ever sent; if it commits, the worker delivers it
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,6 +160,26 @@ async def set_recipient_state(
         row.last_inbound_at = inbound_at
     await session.flush()
     return row
+
+
+def key_digest(idempotency_key: str) -> str:
+    """The idempotency key as it travels to providers: 40 hex digits of its SHA-256."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+
+
+def mark_sent(
+    row: OutboxMessage, provider_message_id: str | None, status: str | None, now: datetime
+) -> None:
+    """The provider accepted the row's message: it is `sent` and never attempted again."""
+    row.state = OutboxState.SENT.value
+    row.sent_at = now
+    # Equal to `sent_at`, as for every sent row (the daily limits count sent rows by it).
+    row.next_attempt_at = now
+    row.locked_until = None
+    row.updated_at = now
+    row.provider_message_id = provider_message_id
+    row.delivery_status = status
+    row.last_error = None
 
 
 def backoff_delay(attempts: int, base: float, cap: float, rand: float) -> timedelta:

@@ -6,7 +6,8 @@ a conditional update either way): each becomes `sending` with a lease (`locked_u
 more attempt counted. Delivery happens outside any transaction; each outcome is then recorded
 in its own unit of work. A worker killed mid-delivery leaves `sending` rows whose lease runs
 out, and the next pass claims them again: delivery is at least once, and every attempt carries
-the row's idempotency key (the email Message-ID is derived from it).
+the row's idempotency key (the email Message-ID is derived from it; Twilio gets it in the status
+callback URL, and a report for a message the dead worker never recorded marks its row sent).
 
 Channels with nothing configured are not claimed: their rows wait in the outbox. Customer
 notifications over a daily limit are not claimed either: they become `held` (`limits`).
@@ -49,6 +50,7 @@ from sportello.notifications.outbox import (
     OUTBOX_CHANNEL,
     backoff_delay,
     enqueue,
+    mark_sent,
     set_recipient_state,
 )
 from sportello.notifications.render import Rendered, render
@@ -283,15 +285,12 @@ async def record(
         row = await session.get(OutboxMessage, job.id, populate_existing=True)
         if row is None or row.state != OutboxState.SENDING.value or row.attempts != job.attempts:
             return row.state if row is not None else "gone"  # another worker took over
+        if isinstance(outcome, Delivery):
+            mark_sent(row, outcome.provider_message_id, outcome.status, now)
+            return row.state
         row.locked_until = None
         row.updated_at = now
-        if isinstance(outcome, Delivery):
-            row.state = OutboxState.SENT.value
-            row.sent_at = now
-            row.provider_message_id = outcome.provider_message_id
-            row.delivery_status = outcome.status
-            row.last_error = None
-        elif isinstance(outcome, PermanentError):
+        if isinstance(outcome, PermanentError):
             await _apply_permanent(session, settings, row, outcome)
         else:
             row.last_error = _describe(outcome)

@@ -6,7 +6,6 @@ With TLS the server's certificate is verified against the system's authorities, 
 
 from __future__ import annotations
 
-import hashlib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -15,7 +14,7 @@ import aiosmtplib
 
 from sportello.config import Settings
 from sportello.notifications.channels import Delivery, Job, PermanentError, TransientError
-from sportello.notifications.outbox import check_header_safe
+from sportello.notifications.outbox import check_header_safe, key_digest
 from sportello.notifications.render import Rendered, one_line
 
 
@@ -26,8 +25,7 @@ def configured(settings: Settings) -> bool:
 def message_id(idempotency_key: str, sender: str) -> str:
     """A Message-ID derived from the idempotency key: every retry of a notification has the same."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "sportello.invalid"
-    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
-    return f"<{digest}@{domain}>"
+    return f"<{key_digest(idempotency_key)}@{domain}>"
 
 
 def build_message(settings: Settings, job: Job, rendered: Rendered) -> EmailMessage:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -26,6 +27,7 @@ from sportello.notifications.channels import (
     TransientError,
 )
 from sportello.notifications.models import RecipientState
+from sportello.notifications.outbox import key_digest
 from sportello.notifications.render import Rendered
 
 TWILIO_API = "https://api.twilio.com"
@@ -78,6 +80,18 @@ def make_client(settings: Settings) -> Client:
     )
 
 
+def status_callback_url(settings: Settings, job: Job) -> str:
+    """Where Twilio reports on this message; it names the row and carries its idempotency key.
+
+    Twilio's Messages API takes no idempotency key, so this is where the key travels: a report
+    that comes back for a message the worker never recorded (it died after Twilio accepted it)
+    still finds its row (`inbound.status_callback`), and a duplicate shows the same key.
+    """
+    assert settings.public_url
+    query = urlencode({"outbox": job.id, "key": key_digest(job.idempotency_key)})
+    return f"{settings.public_url.rstrip('/')}{STATUS_PATH}?{query}"
+
+
 def _address(channel: str, number: str) -> str:
     return f"whatsapp:{number}" if channel == "whatsapp" else number
 
@@ -108,7 +122,7 @@ async def send(
         "from_": _address(channel, sender),
     }
     if settings.public_url:
-        params["status_callback"] = settings.public_url.rstrip("/") + STATUS_PATH
+        params["status_callback"] = status_callback_url(settings, job)
     if use_template:
         sid = template_sid(settings, job.kind)
         if not sid:
