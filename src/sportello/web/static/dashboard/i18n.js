@@ -75,7 +75,7 @@ const it = {
   a_tags_changed: "etichette cambiate", a_note_added: "nota aggiunta", a_replied: "risposta inviata",
   a_reopened: "riaperto", a_unassigned: "assegnazione rimossa", a_customer_replied: "risposta del cliente",
   a_sla_warning: "avviso SLA", a_sla_breached: "SLA scaduto", a_escalated: "escalation",
-  a_tier_changed: "livello cambiato", tier_panel: "Livello di assistenza", tier_move: "Sposta al livello", tier_reason: "Motivo (facoltativo)", tier_moved: "Ticket spostato al livello {n}.",
+  a_contact_consent: "consenso al contatto", a_tier_changed: "livello cambiato", tier_panel: "Livello di assistenza", tier_move: "Sposta al livello", tier_reason: "Motivo (facoltativo)", tier_moved: "Ticket spostato al livello {n}.",
   by_system: "sistema", by_visitor: "cliente",
   shortcuts: "Scorciatoie: Alt+1…9 apre la chat n., Alt+A accetta la prima richiesta.",
 };
@@ -153,7 +153,7 @@ const en = {
   a_tags_changed: "tags changed", a_note_added: "note added", a_replied: "reply sent",
   a_reopened: "reopened", a_unassigned: "unassigned", a_customer_replied: "customer replied",
   a_sla_warning: "SLA warning", a_sla_breached: "SLA breached", a_escalated: "escalated",
-  a_tier_changed: "tier changed", tier_panel: "Support tier", tier_move: "Move to tier", tier_reason: "Reason (optional)", tier_moved: "Ticket moved to tier {n}.",
+  a_contact_consent: "contact consent", a_tier_changed: "tier changed", tier_panel: "Support tier", tier_move: "Move to tier", tier_reason: "Reason (optional)", tier_moved: "Ticket moved to tier {n}.",
   by_system: "system", by_visitor: "customer",
   shortcuts: "Shortcuts: Alt+1…9 opens chat n., Alt+A accepts the first request.",
 };
