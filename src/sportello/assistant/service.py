@@ -100,8 +100,14 @@ class AssistantCache:
     async def get(self, rt: Runtime) -> Assistant | None:
         async with rt.db.scope() as session:
             version = await kb_version(session)
-            if version == self._version:
-                return self._assistant
+        return await self.for_version(rt, version)
+
+    async def for_version(self, rt: Runtime, version: tuple[int, str]) -> Assistant | None:
+        """The Assistant for `version` (read by the caller in its own unit of work)."""
+        if version == self._version:
+            return self._assistant
+        async with rt.db.scope() as session:
+            version = await kb_version(session)
             topics = await load_topics(session)
         async with self._lock:
             if version != self._version:
@@ -153,7 +159,9 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
         if message is None or message.sender != Sender.VISITOR:
             return
         text, lang_hint = message.body, conv.language
-    assistant = await cache.get(rt)
+        # Same unit of work as the reads above: on SQLite every scope queues for the one connection.
+        version = await kb_version(session)
+    assistant = await cache.for_version(rt, version)
     if assistant is None:
         # No knowledge base yet: nothing to answer from, but a request for a person still counts.
         log.warning("knowledge base is empty; the assistant can only hand off")
