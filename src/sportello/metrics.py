@@ -46,6 +46,10 @@ class Metrics:
             "sportello_notifications_held_total", "Notifications held by a daily limit",
             ["channel", "limit"], registry=r,
         )
+        self.embeddings_shed = Counter(
+            "sportello_assistant_embeddings_shed", "Questions answered without embeddings because the embedder was backed up",
+            registry=r,
+        )
         self.ticker_lag = Gauge("sportello_ticker_lag_seconds", "How late the ticker's last run was", registry=r)
         self.loop_lag = Histogram(
             "sportello_event_loop_lag_seconds", "How late a 50 ms timer fires on the event loop",

@@ -96,8 +96,8 @@ class Assistant:
         pairs = [(lang, f"{x.title} {' '.join(x.questions)} {x.answer}") for t in topics for lang, x in t.texts.items()]
         self.detector = LanguageDetector(kb_vocabulary(pairs), default=default_lang)
 
-    def reply(self, text: str, lang_hint: str | None = None) -> AssistantReply:
-        """Classify the message and answer it in the visitor's language."""
+    def reply(self, text: str, lang_hint: str | None = None, semantic: bool = True) -> AssistantReply:
+        """Classify the message and answer it in the visitor's language (semantic=False: no embeddings)."""
         lang = self.detector.detect(text, hint=lang_hint or None)
         intent = detect_intent(text)
         if intent.name == "operator":
@@ -106,7 +106,7 @@ class Assistant:
             return AssistantReply("smalltalk", lang, canned(intent.smalltalk or "greeting", lang), confidence=1.0)
         # Retrieval sees only the clauses that ask something (no greeting, no declined operator).
         question = focus_question(text)
-        ranking = self.retriever.rank(question, lang)
+        ranking = self.retriever.rank(question, lang, use_embeddings=semantic)
         if not ranking.results:
             return AssistantReply("question", lang, canned("not_sure", lang), offer_operator=True)
         best = ranking.results[0]

@@ -229,8 +229,16 @@ class Retriever:
                     found.add(cand)
         return found
 
-    def rank(self, text: str, lang: str | None = None, top: int = 5) -> Ranking:
-        """Topics ranked for the query; lang (the detected one) breaks ties in its favour."""
+    @property
+    def semantic(self) -> bool:
+        """Whether rank() can blend in embeddings."""
+        return self._embedder is not None and bool(self._question_owner)
+
+    def rank(self, text: str, lang: str | None = None, top: int = 5, use_embeddings: bool = True) -> Ranking:
+        """Topics ranked for the query; lang (the detected one) breaks ties in its favour.
+
+        use_embeddings=False ranks from the lexical signals alone, as when embeddings are off.
+        """
         words = expand_shorthand(normalise(text).split(), lang)
         n = len(self.topics)
         lexical = [0.0] * n
@@ -274,7 +282,7 @@ class Retriever:
         sem_answer = [0.0] * n
         sem_sentence = [0.0] * n
         sem_topic = [0.0] * n
-        if self._embedder is not None and self._question_owner:
+        if use_embeddings and self._embedder is not None and self._question_owner:
             qv = self._embedder.encode([text], True)
             semantic = [0.0] * n
             for owner, sim in zip(self._question_owner, self._embedder.dot(self._question_matrix, qv), strict=True):

@@ -96,12 +96,20 @@ class AssistantCache:
         self._version: tuple[int, str] | None = None
         self._assistant: Assistant | None = None
         self._lock = asyncio.Lock()
+        # Questions waiting for or holding the embedder; only the event loop changes it.
+        self.embedding_queue = 0
 
     async def get(self, rt: Runtime) -> Assistant | None:
         async with rt.db.scope() as session:
             version = await kb_version(session)
-            if version == self._version:
-                return self._assistant
+        return await self.for_version(rt, version)
+
+    async def for_version(self, rt: Runtime, version: tuple[int, str]) -> Assistant | None:
+        """The Assistant for `version` (read by the caller in its own unit of work)."""
+        if version == self._version:
+            return self._assistant
+        async with rt.db.scope() as session:
+            version = await kb_version(session)
             topics = await load_topics(session)
         async with self._lock:
             if version != self._version:
@@ -153,16 +161,16 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
         if message is None or message.sender != Sender.VISITOR:
             return
         text, lang_hint = message.body, conv.language
-    assistant = await cache.get(rt)
+        # Same unit of work as the reads above: on SQLite every scope queues for the one connection.
+        version = await kb_version(session)
+    assistant = await cache.for_version(rt, version)
     if assistant is None:
         # No knowledge base yet: nothing to answer from, but a request for a person still counts.
         log.warning("knowledge base is empty; the assistant can only hand off")
         if detect_intent(text).name == "operator":
             await request_handoff(rt, conversation_id, reason="visitor_request")
         return
-    # Off the event loop: ranking (and the query embedding, which releases the GIL) must not
-    # stall every other socket of the process.
-    reply = await asyncio.to_thread(assistant.reply, text, lang_hint)
+    reply, shed = await _reply(rt, cache, assistant, text, lang_hint)
     answer, llm_meta = reply.answer, dict[str, Any]()
     if rt.settings.llm_base_url and reply.topic_id is not None:
         answer, llm_meta = await _rewrite_with_llm(rt, conversation_id, text, reply, assistant)
@@ -173,6 +181,8 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
         if reply.lang != conv.language:
             conv.language = reply.lang
         meta = {**reply_metadata(reply, message_id), **llm_meta}
+        if shed:
+            meta["embeddings"] = "shed"
         await conversations.append_message(
             session, conv, sender=Sender.ASSISTANT, body=answer, meta=meta,
             client_message_id=f"assistant-{message_id}",
@@ -180,6 +190,30 @@ async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, messag
     if reply.intent == "operator":
         # Its own unit of work (never inside an open scope: SQLite has one connection).
         await request_handoff(rt, conversation_id, reason="visitor_request")
+
+
+async def _reply(
+    rt: Runtime, cache: AssistantCache, assistant: Assistant, text: str, lang_hint: str
+) -> tuple[AssistantReply, bool]:
+    """The assistant's reply, and whether embeddings were skipped because too many queries were queued.
+
+    A query embedding costs ~20 ms of CPU against ~4 ms for the rest of the reply, so a burst
+    of questions would queue for the embedder far longer than the answer is worth waiting for.
+    """
+    limit = rt.settings.assistant_embedding_queue
+    semantic = assistant.retriever.semantic
+    shed = semantic and 0 < limit <= cache.embedding_queue
+    if shed:
+        rt.metrics.embeddings_shed.inc()
+    embeds = semantic and not shed
+    cache.embedding_queue += embeds
+    try:
+        # Off the event loop: ranking (and the query embedding, which releases the GIL) must not
+        # stall every other socket of the process.
+        reply = await asyncio.to_thread(assistant.reply, text, lang_hint, not shed)
+    finally:
+        cache.embedding_queue -= embeds
+    return reply, shed
 
 
 async def _rewrite_with_llm(
