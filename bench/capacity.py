@@ -182,14 +182,14 @@ def main() -> None:
     parser.add_argument("--only", choices=["burst"], help="run only this scenario (implies --no-write)")
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/benchmarks.md alone")
     parser.add_argument("--visitors", type=int, help="burst visitors (default 2000, 200 with --quick)")
-    parser.add_argument("--repeat", type=int, help="burst runs per assistant mode (default 3, 1 with --quick)")
+    parser.add_argument("--repeat", type=int, help="burst runs per assistant mode (default 2, 1 with --quick)")
     parser.add_argument("--assistant", choices=["lexical", "semantic", "both"], default="both")
     args = parser.parse_args()
     args.sockets = 1000 if args.quick else 10_000
     args.hold = 10.0 if args.quick else 30.0
     args.visitors = args.visitors or (200 if args.quick else 2000)
     args.burst_seconds = 10.0
-    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.repeat = args.repeat or (1 if args.quick else 2)
     if args.only == "burst":
         for name, semantic in (("lexical", False), ("lexical + embeddings", True)):
             if args.assistant in ("both", "semantic" if semantic else "lexical"):
