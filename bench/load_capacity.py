@@ -65,7 +65,9 @@ async def burst(spec: dict[str, Any]) -> dict[str, Any]:
     questions = spec["questions"]
     latencies: list[float] = []
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # Idle pooled connections are dropped before uvicorn's 5 s keep-alive timeout closes them
+    # server-side, as browsers do; otherwise a request can race the close (httpx ReadError).
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=3.0)
 
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
 
