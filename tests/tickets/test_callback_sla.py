@@ -97,3 +97,35 @@ async def test_callback_time_is_only_for_phone_tickets(client: httpx.AsyncClient
         headers=supervisor,
     )
     assert response.status_code == 422 and "callback_at" in response.json()["message"]
+
+
+async def test_callbacks_list_in_the_order_of_their_slots(client: httpx.AsyncClient) -> None:
+    """`?callback=true&sort=callback_at`: the call-backs owed, soonest slot first, page by page."""
+    rt = runtime(client)
+    freeze(client, FRIDAY_1755)
+    _, supervisor = await make_operator(rt, role="supervisor")
+    slots = [rome(2025, 12, 1, 15, 0), rome(2025, 11, 29, 10, 0), rome(2025, 12, 1, 9, 30)]
+    for i, slot in enumerate(slots):
+        created = await client.post(
+            "/api/v1/tickets",
+            json={"subject": f"Richiamata {i}", "contact_method": "phone", "phone": "333 123 4567", "callback_at": slot.isoformat()},
+            headers=supervisor,
+        )
+        assert created.status_code == 201, created.text
+    email = await client.post(
+        "/api/v1/tickets", json={"subject": "Per email", "contact_method": "email", "email": "a@b.it"}, headers=supervisor
+    )
+    assert email.status_code == 201, email.text
+
+    seen: list[datetime] = []
+    cursor: str | None = None
+    while True:
+        params = {"callback": "true", "sort": "callback_at", "limit": "2", **({"cursor": cursor} if cursor else {})}
+        page: dict[str, Any] = (await client.get("/api/v1/tickets", params=params, headers=supervisor)).json()
+        seen += [_at(t["callback_at"]) for t in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(slots)
+    everything = (await client.get("/api/v1/tickets", params={"sort": "callback_at"}, headers=supervisor)).json()["items"]
+    assert [t["subject"] for t in everything][-1] == "Per email"  # no slot: last

@@ -443,3 +443,26 @@ async def test_agents_do_not_see_admin(page: Any, live: ThreadServer) -> None:
     await expect(page.get_by_role("heading", name="Accesso operatori")).to_be_visible()
     await page.reload()
     await expect(page.get_by_role("heading", name="Accesso operatori")).to_be_visible()
+
+
+async def test_callbacks_view_lists_phone_callbacks_by_slot(page: Any, live: ThreadServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    await add_operator(live, "sara@example.com", name="Sara Rossi", role="supervisor")
+    token = await api_token(live, "sara@example.com")
+    base = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    for subject, hours in (("Richiamata tardi", 5), ("Richiamata presto", 1)):
+        await new_ticket(live, token, contact_method="phone", phone="+39 333 1234567", subject=subject,
+                         callback_at=(base + timedelta(hours=hours)).isoformat())
+    await new_ticket(live, token, contact_method="email", email="luca@example.com", subject="Per email")
+
+    await log_in(page, live, "sara@example.com")
+    await page.get_by_role("link", name="Ticket").click()
+    rows = page.locator(".tickets-table tbody tr")
+    await expect(rows).to_have_count(3)
+    await page.get_by_label("Vista", exact=True).select_option("callbacks")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_contain_text("Richiamata presto")
+    await expect(rows.nth(1)).to_contain_text("Richiamata tardi")
+    await expect(page.get_by_role("columnheader", name="Richiamare il")).to_be_visible()
+    assert "callback=true" in page.url and "sort=callback_at" in page.url

@@ -146,6 +146,9 @@ async def list_tickets(
     tier: Annotated[int | None, Query(ge=1, le=3)] = None,
     tag: Annotated[str | None, Query(max_length=40)] = None,
     sla_state: SlaStateName | None = None,
+    callback: Annotated[
+        bool | None, Query(description="`true`: only phone call-backs with a promised slot.")
+    ] = None,
     q: Annotated[
         str | None,
         Query(max_length=200, description="Text in the number, subject, description or messages."),
@@ -153,7 +156,8 @@ async def list_tickets(
     sort: Annotated[
         SortKey,
         Query(description="`-created_at` (newest first, default), `priority` (urgent first), "
-              "`sla_due_at` (soonest due first), `created_at`, `updated_at`, `-updated_at`."),
+              "`sla_due_at` (soonest due first), `callback_at` (soonest promised call-back first), "
+              "`created_at`, `updated_at`, `-updated_at`."),
     ] = "-created_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -171,6 +175,7 @@ async def list_tickets(
         tier=tier,
         tag=tag,
         sla_state=sla_state,
+        callback=bool(callback),
         q=q,
         sort=sort,
         cursor=cursor,

@@ -16,7 +16,7 @@ PriorityName = Literal["low", "medium", "high", "urgent"]
 Method = Literal["email", "whatsapp", "sms", "phone", "chat"]
 SlaStateName = Literal["ok", "warning", "breached", "paused", "met"]
 SortKey = Literal[
-    "created_at", "-created_at", "updated_at", "-updated_at", "priority", "sla_due_at"
+    "created_at", "-created_at", "updated_at", "-updated_at", "priority", "sla_due_at", "callback_at"
 ]
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,39}$"

@@ -774,6 +774,7 @@ class TicketFilters:
     tier: int | None = None
     tag: str | None = None
     sla_state: str | None = None
+    callback: bool = False  # only call-backs with a promised slot
     q: str | None = None
     sort: str = "-created_at"
     cursor: str | None = None
@@ -798,6 +799,9 @@ def _sort_key(sort: str, dialect: str) -> tuple[Any, bool, str]:
         return Ticket.updated_at, sort.startswith("-"), "time"
     if sort == "priority":
         return _PRIORITY_RANK, True, "int"
+    if sort == "callback_at":
+        far_slot = type_coerce(literal_column(_FAR_LITERAL.get(dialect, _FAR_LITERAL["sqlite"])), UTCDateTime)
+        return func.coalesce(Ticket.callback_at, far_slot), False, "time"
     if sort == "sla_due_at":
         far = type_coerce(literal_column(_FAR_LITERAL.get(dialect, _FAR_LITERAL["sqlite"])), UTCDateTime)
         return func.coalesce(Ticket.sla_due_at, far), False, "time"
@@ -855,6 +859,8 @@ async def list_tickets(
         stmt = stmt.where(_has_tag(session, filters.tag.strip().lower()))
     if filters.sla_state:
         stmt = stmt.where(sla.state_clause(filters.sla_state, now))  # type: ignore[arg-type]
+    if filters.callback:
+        stmt = stmt.where(Ticket.callback_at.is_not(None))
     key, descending, kind = _sort_key(filters.sort, _dialect(session))
     if filters.cursor:
         value, last_id = _decode_cursor(filters.cursor, filters.sort, kind)

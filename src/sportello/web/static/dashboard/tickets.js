@@ -59,8 +59,11 @@ function renderList(main, navigate) {
   const priority = h("select", { name: "priority" }, options([["", t("all")], ...PRIORITIES.map((p) => [p, t(`p_${p}`)])], params.get("priority") || ""));
   const assignee = h("select", { name: "assignee" }, assigneeOptions(params.get("assignee"), { anyLabel: t("all") }));
   const sla = h("select", { name: "sla_state" }, options([["", t("all")], ...SLA_STATES.map((s) => [s, t(`sla_${s}`)])], params.get("sla_state") || ""));
+  // The call-backs owed, soonest promised slot first.
+  const callbacks = params.get("callback") === "true";
+  const view = h("select", { name: "view" }, options([["", t("all")], ["callbacks", t("callbacks_view")]], callbacks ? "callbacks" : ""));
   const form = h("form", { class: "filters", role: "search", "aria-label": t("filters") },
-    field(t("search"), q), field(t("status"), status), field(t("priority"), priority), field(t("assignee"), assignee), field(t("sla"), sla),
+    field(t("search"), q), field(t("status"), status), field(t("priority"), priority), field(t("assignee"), assignee), field(t("sla"), sla), field(t("view"), view),
     h("div", { class: "filter-actions" },
       h("button", { type: "submit", class: "btn btn-primary" }, t("apply")),
       h("button", { type: "button", class: "btn", onclick: () => navigate("/dashboard/tickets") }, t("reset"))));
@@ -70,15 +73,16 @@ function renderList(main, navigate) {
     for (const [k, el] of [["q", q], ["status", status], ["priority", priority], ["assignee", assignee], ["sla_state", sla]]) {
       if (el.value.trim()) next.set(k, el.value.trim());
     }
+    if (view.value === "callbacks") { next.set("callback", "true"); next.set("sort", "callback_at"); }
     navigate(`/dashboard/tickets${next.toString() ? `?${next}` : ""}`);
   });
-  for (const el of [status, priority, assignee, sla]) el.addEventListener("change", () => form.requestSubmit());
+  for (const el of [status, priority, assignee, sla, view]) el.addEventListener("change", () => form.requestSubmit());
   const tbody = h("tbody");
   const summary = h("p", { class: "muted small", role: "status", id: "ticket-count" });
   const more = h("button", { type: "button", class: "btn", hidden: true }, t("load_more"));
   const table = h("table", { class: "table tickets-table", "aria-describedby": "ticket-count" },
     h("caption", { class: "sr-only" }, t("tickets")),
-    h("thead", {}, h("tr", {}, [t("number"), t("subject"), t("status"), t("priority"), t("assignee"), t("sla"), t("created")].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, [t("number"), t("subject"), t("status"), t("priority"), t("assignee"), t("sla"), callbacks ? t("callback_at") : t("created")].map((c) => h("th", { scope: "col" }, c)))),
     tbody);
   clear(main,
     h("div", { class: "page-head" },
@@ -123,7 +127,7 @@ function row(tk) {
     h("td", {}, priorityBadge(tk.priority)),
     h("td", {}, colleagueName(tk.assignee_id) || h("span", { class: "muted" }, t("unassignedOne"))),
     h("td", {}, slaBadge(tk)),
-    h("td", { class: "muted small" }, when(tk.created_at)));
+    h("td", { class: "muted small" }, when(new URLSearchParams(location.search).get("callback") === "true" && tk.callback_at ? tk.callback_at : tk.created_at)));
 }
 
 // ---- Detail ----
