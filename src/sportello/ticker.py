@@ -30,7 +30,7 @@ from sportello.queue.alerts import operator_silent, waiting_alerts
 from sportello.queue.live import close_chat
 from sportello.queue.models import EntryState, QueueEntry
 from sportello.queue.routing import dispatch, lapse_offer
-from sportello.queue.service import current_entry, leave_queue, publish_positions
+from sportello.queue.service import current_entry, leave_queue, lock_entry, publish_positions
 from sportello.queue.texts import text
 from sportello.runtime import Runtime
 from sportello.sla.tasks import run_sla_tick
@@ -95,18 +95,7 @@ async def queue_wait_timeouts(rt: Runtime, now: datetime) -> int:
         )
 
     async def act(session: AsyncSession, entry_id: uuid.UUID) -> bool:
-        entry = (
-            await session.execute(
-                select(QueueEntry)
-                .where(
-                    QueueEntry.id == entry_id,
-                    QueueEntry.state == EntryState.WAITING.value,
-                    QueueEntry.wait_deadline_at <= now,
-                )
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one_or_none()
+        entry = await lock_entry(session, entry_id, QueueEntry.state == EntryState.WAITING.value, QueueEntry.wait_deadline_at <= now)
         if entry is None:
             return False
         entry.wait_deadline_at = None
@@ -141,18 +130,7 @@ async def visitors_gone(rt: Runtime, now: datetime) -> int:
         )
 
     async def act(session: AsyncSession, entry_id: uuid.UUID) -> bool:
-        entry = (
-            await session.execute(
-                select(QueueEntry)
-                .where(
-                    QueueEntry.id == entry_id,
-                    QueueEntry.state.in_(waiting),
-                    QueueEntry.gone_deadline_at <= now,
-                )
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one_or_none()
+        entry = await lock_entry(session, entry_id, QueueEntry.state.in_(waiting), QueueEntry.gone_deadline_at <= now)
         if entry is None:
             return False
         conv = await conversations.get_conversation(session, entry.conversation_id)

@@ -23,6 +23,7 @@ from sportello.conversations.models import Conversation
 from sportello.notifications.service import notify_operators
 from sportello.operators.models import Operator, Presence, Role
 from sportello.queue.models import EntryState, QueueEntry
+from sportello.queue.service import lock_entry
 from sportello.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -131,18 +132,7 @@ async def waiting_alerts(rt: Runtime, now: datetime) -> int:
 async def _alert_waiting(
     session: AsyncSession, settings: Settings, entry_id: uuid.UUID, cutoff: datetime, now: datetime
 ) -> int:
-    entry = (
-        await session.execute(
-            select(QueueEntry)
-            .where(
-                QueueEntry.id == entry_id,
-                QueueEntry.state == EntryState.WAITING.value,
-                QueueEntry.enqueued_at <= cutoff,
-            )
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+    entry = await lock_entry(session, entry_id, QueueEntry.state == EntryState.WAITING.value, QueueEntry.enqueued_at <= cutoff)
     if entry is None:
         return 0
     already = await session.execute(

@@ -386,6 +386,17 @@ async def _position_of(
     return position, round_estimate(capacity.estimator().wait(language, ahead))
 
 
+async def lock_entry(session: AsyncSession, entry_id: uuid.UUID, *conditions: Any) -> QueueEntry | None:
+    """The entry, row-locked, if it meets `conditions`; None if not, or if another process holds it."""
+    stmt = (
+        select(QueueEntry)
+        .where(QueueEntry.id == entry_id, *conditions)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def current_entry(session: AsyncSession, conversation_id: uuid.UUID) -> QueueEntry | None:
     """The conversation's open entry (waiting, offered or assigned and not ended)."""
     stmt = (
