@@ -1,10 +1,13 @@
 """Assistant quality and speed benchmark on ../shared/eval/lucine; writes its figures to docs/benchmarks.md.
 
 Run from the project root: .venv/bin/python bench/assistant.py
+(--no-write prints the section without touching docs/benchmarks.md; --quality-only also skips the
+latency runs, for comparing retrieval changes quickly: the quality figures are deterministic.)
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -160,7 +163,11 @@ def cli_run(kb: Path, questions: list[str], flag: str) -> tuple[float, float, in
     return elapsed, cpu, sum(1 for line in proc.stdout.splitlines() if line.strip())
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/benchmarks.md alone")
+    parser.add_argument("--quality-only", action="store_true", help="skip the latency runs (implies --no-write)")
+    args = parser.parse_args(argv)
     # Latency depends on what else runs: the load average at the start is recorded with the figures.
     load_start = os.getloadavg()[0]
     topics = load_kb_yaml(EVAL / "kb.yaml")
@@ -199,6 +206,9 @@ def main() -> int:
     row("held out: out-of-scope \"not sure\"", "-", "cv_not_sure")
     row("held out: mean tuned threshold", "-", "cv_threshold")
     lines.append("")
+    if args.quality_only:
+        print("\n".join(lines))
+        return 0
     big = generated_kb(1000)
     queries = [r["q"] for r in rows] * 3
     build, (p50, p95), (c50, c95) = latency(big, queries, semantic=False)
@@ -239,6 +249,9 @@ def main() -> int:
         *lines,
         END,
     ])
+    if args.no_write:
+        print(section)
+        return 0
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
     if START in text and END in text:
         text = text[: text.index(START)] + section + text[text.index(END) + len(END):]

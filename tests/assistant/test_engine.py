@@ -13,7 +13,7 @@ import numpy as np
 from sportello.assistant.engine import Assistant
 from sportello.assistant.kb import Topic, TopicText
 from sportello.assistant.retrieval import Retriever
-from sportello.assistant.text import normalise, split_sentences
+from sportello.assistant.text import inner_capitalised, normalise, split_sentences
 from tests.assistant.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +140,19 @@ def test_semantic_path_scores_the_whole_topic_passage() -> None:
     retriever = Retriever([Topic("parking", (), texts), Topic("tickets", (), other)], _WordEmbedder())
     assert retriever.rank("zebra giraffe", "en").results[0].topic_id == "parking"
     assert len(retriever._topic_owner) == 2
+
+
+def test_inner_capitalised_words_are_name_candidates() -> None:
+    assert inner_capitalised("quando apre il mercatino di Bolzano?") == ["bolzano"]
+    assert inner_capitalised("Quando apre? Domani sera") == []  # sentence starts are not names
+    assert inner_capitalised("can I pay with Apple Pay?") == ["apple", "pay"]
+
+
+def test_unknown_name_lowers_confidence(lucine_topics: list) -> None:
+    retriever = Retriever(lucine_topics)
+    known = retriever.rank("quando apre il mercatino di Natale?", "it")
+    unknown = retriever.rank("quando apre il mercatino di Natale di Zorbolandia?", "it")
+    assert known.unknown_names == 0 and unknown.unknown_names == 1
+    assert unknown.confidence < known.confidence
+    # A name the knowledge base itself uses ("Villa Ortensia") is not unknown, even with a typo.
+    assert retriever.rank("dov'è Villa Ortensa?", "it").unknown_names == 0

@@ -10,11 +10,13 @@ from typing import Any, Protocol
 
 from .kb import Topic
 from .text import (
+    STOPWORDS,
     char_ngrams,
     content_tokens,
     deletes,
     edit_distance_at_most_one,
     expand_shorthand,
+    inner_capitalised,
     normalise,
     split_sentences,
     stem,
@@ -39,6 +41,10 @@ SEM_FLOOR = 0.8
 CENTRE_SEMANTIC = 1.08
 CENTRE_LEXICAL = 0.35
 CHAR_CANDIDATES = 40
+# A name the knowledge base never mentions ("Bolzano", "Verona") says the question is about some
+# other place, shop or product, however well its other words match: each one lowers the confidence
+# as much as this much of blended score (about a third of a typical right answer's lead).
+UNKNOWN_NAME_PENALTY = 0.4
 
 
 @dataclass
@@ -77,6 +83,42 @@ class Ranking:
     results: list[Scored]
     known: float  # share of the query's content words (IDF-weighted) that the knowledge base knows
     confidence: float
+    unknown_names: int = 0  # capitalised words inside a sentence that no language of the KB knows
+
+
+@dataclass
+class Signals:
+    """A query's per-topic evidence, one list entry per topic (the e5 ones are None without embeddings)."""
+
+    lexical: list[float]
+    coverage: list[float]
+    chars: list[float]
+    known: float
+    unknown_names: int = 0
+    sem_question: list[float] | None = None
+    sem_answer: list[float] | None = None
+    sem_sentence: list[float] | None = None
+    sem_topic: list[float] | None = None
+
+
+def _above_floor(sim: float) -> float:
+    # e5 cosines of unrelated texts sit near 0.75-0.8; only the part above SEM_FLOOR is evidence.
+    return max(0.0, (sim - SEM_FLOOR) / (1 - SEM_FLOOR))
+
+
+def blend(sig: Signals) -> list[float]:
+    """One score per topic: a weighted sum of the lexical, character and (when present) e5 signals."""
+    out = []
+    for i in range(len(sig.lexical)):
+        score = W_LEXICAL * sig.lexical[i] + W_CHARS * sig.chars[i]
+        if sig.sem_question is not None:
+            assert sig.sem_answer is not None and sig.sem_sentence is not None and sig.sem_topic is not None
+            score += W_SEM_QUESTION * _above_floor(sig.sem_question[i])
+            score += W_SEM_ANSWER * _above_floor(sig.sem_answer[i])
+            score += W_SEM_SENTENCE * _above_floor(sig.sem_sentence[i])
+            score += W_SEM_TOPIC * _above_floor(sig.sem_topic[i])
+        out.append(score)
+    return out
 
 
 class Embedder(Protocol):
@@ -234,11 +276,8 @@ class Retriever:
         """Whether rank() can blend in embeddings."""
         return self._embedder is not None and bool(self._question_owner)
 
-    def rank(self, text: str, lang: str | None = None, top: int = 5, use_embeddings: bool = True) -> Ranking:
-        """Topics ranked for the query; lang (the detected one) breaks ties in its favour.
-
-        use_embeddings=False ranks from the lexical signals alone, as when embeddings are off.
-        """
+    def signals(self, text: str, lang: str | None = None, use_embeddings: bool = True) -> Signals:
+        """Every per-topic signal for a query, before they are blended (rank() blends them)."""
         words = expand_shorthand(normalise(text).split(), lang)
         n = len(self.topics)
         lexical = [0.0] * n
@@ -278,49 +317,67 @@ class Retriever:
                     sim = dot / (qnorm_all * unit.norm)
                     if sim > chars[unit.topic]:
                         chars[unit.topic] = sim
-        semantic: list[float] | None = None
-        sem_answer = [0.0] * n
-        sem_sentence = [0.0] * n
-        sem_topic = [0.0] * n
+        signals = Signals(lexical, coverage, chars, known_share, self._unknown_names(text))
         if use_embeddings and self._embedder is not None and self._question_owner:
             qv = self._embedder.encode([text], True)
-            semantic = [0.0] * n
-            for owner, sim in zip(self._question_owner, self._embedder.dot(self._question_matrix, qv), strict=True):
-                semantic[owner] = max(semantic[owner], sim)
-            for owner, sim in zip(self._answer_owner, self._embedder.dot(self._answer_matrix, qv), strict=True):
-                sem_answer[owner] = max(sem_answer[owner], sim)
+            signals.sem_question = self._max_per_topic(self._question_owner, self._question_matrix, qv)
+            signals.sem_answer = self._max_per_topic(self._answer_owner, self._answer_matrix, qv)
+            # One sentence of a long answer can match a question the answer as a whole dilutes.
             if self._sentence_matrix is not None:
-                # One sentence of a long answer can match a question the answer as a whole dilutes.
-                for owner, sim in zip(self._sentence_owner, self._embedder.dot(self._sentence_matrix, qv), strict=True):
-                    sem_sentence[owner] = max(sem_sentence[owner], sim)
-            for owner, sim in zip(self._topic_owner, self._embedder.dot(self._topic_matrix, qv), strict=True):
-                sem_topic[owner] = max(sem_topic[owner], sim)
-        combined = []
-        for i in range(n):
-            score = W_LEXICAL * lexical[i] + W_CHARS * chars[i]
-            if semantic is not None:
-                # e5 cosines of unrelated texts sit near 0.75-0.8; only the part above SEM_FLOOR is evidence.
-                score += W_SEM_QUESTION * max(0.0, (semantic[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
-                score += W_SEM_ANSWER * max(0.0, (sem_answer[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
-                score += W_SEM_SENTENCE * max(0.0, (sem_sentence[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
-                score += W_SEM_TOPIC * max(0.0, (sem_topic[i] - SEM_FLOOR) / (1 - SEM_FLOOR))
-            combined.append(score)
-        order = sorted(range(n), key=lambda i: combined[i], reverse=True)[: max(top, 1)]
+                signals.sem_sentence = self._max_per_topic(self._sentence_owner, self._sentence_matrix, qv)
+            else:
+                signals.sem_sentence = [0.0] * n
+            signals.sem_topic = self._max_per_topic(self._topic_owner, self._topic_matrix, qv)
+        return signals
+
+    def _unknown_names(self, text: str) -> int:
+        """How many likely names in the query (see text.inner_capitalised) no language of the KB knows,
+        not even one typo away; stopwords ("The", "Il") are not names."""
+        count = 0
+        for word in dict.fromkeys(inner_capitalised(text)):
+            if any(word in STOPWORDS.get(lg, ()) for lg in self._lang):
+                continue
+            if not any(
+                stem(word, lg) in index.idf or word in index.words or (len(word) >= 4 and self._fuzzy(word, index))
+                for lg, index in self._lang.items()
+            ):
+                count += 1
+        return count
+
+    def _max_per_topic(self, owners: list[int], matrix: Any, qv: Any) -> list[float]:
+        assert self._embedder is not None
+        best = [0.0] * len(self.topics)
+        for owner, sim in zip(owners, self._embedder.dot(matrix, qv), strict=True):
+            if sim > best[owner]:
+                best[owner] = sim
+        return best
+
+    def rank(self, text: str, lang: str | None = None, top: int = 5, use_embeddings: bool = True) -> Ranking:
+        """Topics ranked for the query; lang (the detected one) breaks ties in its favour.
+
+        use_embeddings=False ranks from the lexical signals alone, as when embeddings are off.
+        """
+        sig = self.signals(text, lang, use_embeddings)
+        combined = blend(sig)
+        order = sorted(range(len(self.topics)), key=lambda i: combined[i], reverse=True)[: max(top, 1)]
+        semantic = sig.sem_question
         results = [
             Scored(
                 self.topics[i].id,
                 combined[i],
-                lexical[i],
-                chars[i],
+                sig.lexical[i],
+                sig.chars[i],
                 semantic[i] if semantic is not None else None,
-                coverage[i],
+                sig.coverage[i],
             )
             for i in order
         ]
-        return Ranking(results, known_share, self._confidence(results, known_share))
+        confidence = self._confidence(results, sig.known, sig.unknown_names)
+        return Ranking(results, sig.known, confidence, sig.unknown_names)
 
-    def _confidence(self, results: list[Scored], known: float) -> float:
-        """Logistic map of the top score and its lead over the runner-up onto [0, 1].
+    def _confidence(self, results: list[Scored], known: float, unknown_names: int = 0) -> float:
+        """Logistic map of the top score, its lead over the runner-up, the share of the query the KB
+        knows and the names it does not know onto [0, 1].
 
         The centre differs with and without embeddings because the blended score's scale does.
         """
@@ -329,5 +386,6 @@ class Retriever:
         first = results[0]
         margin = first.score - (results[1].score if len(results) > 1 else 0.0)
         centre, slope = (CENTRE_SEMANTIC, 6.0) if first.semantic is not None else (CENTRE_LEXICAL, 12.0)
-        z = slope * (first.score + 0.5 * margin + 0.2 * known - centre)
+        penalty = UNKNOWN_NAME_PENALTY * unknown_names * (1.0 if first.semantic is not None else CENTRE_LEXICAL / CENTRE_SEMANTIC)
+        z = slope * (first.score + 0.5 * margin + 0.2 * known - penalty - centre)
         return _sigmoid(z)

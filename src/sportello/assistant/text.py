@@ -25,6 +25,7 @@ _EN_CONTRACTIONS = [
 ]
 _TOKEN = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\s])")
+_CASED_WORD = re.compile(r"[^\W\d_]+|[.!?:;\n]")
 
 # Texting shorthand that a stemmer cannot recover; general chat usage, not tied to any knowledge base.
 SHORTHAND = {
@@ -89,6 +90,24 @@ def normalise(text: str) -> str:
 def split_sentences(text: str) -> list[str]:
     """The sentences of a text, split after ".", "!" or "?" followed by space (decimals stay whole)."""
     return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+
+
+def inner_capitalised(text: str) -> list[str]:
+    """Normalised words written with a capital letter that do not start a sentence (likely names).
+
+    "quando apre il mercatino di Bolzano?" gives ["bolzano"]; "Quando apre?" gives [] (sentence start).
+    """
+    out: list[str] = []
+    start = True
+    for match in _CASED_WORD.finditer(text):
+        word = match.group()
+        if not word[0].isalpha():
+            start = True
+            continue
+        if not start and word[0].isupper() and len(word) >= 3:
+            out.append(normalise(word))
+        start = False
+    return out
 
 
 def tokens(text: str) -> list[str]:
