@@ -58,6 +58,9 @@ STOPWORDS = {
         domanda solo ciao salve buongiorno buonasera grazie per favore cortesia gentilmente ok va bene
         qualcosa tutto tutti tutte cosa quale quali qual come dove quando quanto quanta quanti quante
         perche mai gia cosi molto poco nostro nostra vostro vostra vostri vostre ne allora quindi pero
+        sui sugl negl quest quel quei quegli possiamo vuole vuoi vogliamo vogliono saremo sara sarei
+        sarebbe avrei avremmo abbia possibile troppo niente nulla qualcuno qualche ogni davvero magari
+        forse ecc
         """.split()
     ),
     "en": set(
@@ -69,6 +72,8 @@ STOPWORDS = {
         not no s t just so than then too very also any some all each both more most other such own same
         only please hi hello hey thanks thank ok okay well like want wanted wondering know tell let get
         got need one as im dont d ll re ve m
+        still now really maybe think something someone somewhere anything anyone anywhere roughly
+        actually even yet already
         """.split()
     ),
 }
