@@ -13,7 +13,7 @@ import numpy as np
 from sportello.assistant.engine import Assistant
 from sportello.assistant.kb import Topic, TopicText
 from sportello.assistant.retrieval import Retriever
-from sportello.assistant.text import inner_capitalised, normalise, split_sentences
+from sportello.assistant.text import asked_sentences, inner_capitalised, normalise, split_sentences
 from tests.assistant.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +156,10 @@ def test_unknown_name_lowers_confidence(lucine_topics: list) -> None:
     assert unknown.confidence < known.confidence
     # A name the knowledge base itself uses ("Villa Ortensia") is not unknown, even with a typo.
     assert retriever.rank("dov'è Villa Ortensa?", "it").unknown_names == 0
+
+
+def test_asked_sentences_only_when_mixed_with_statements() -> None:
+    assert asked_sentences("quanti km sono a piedi? ho due bimbi piccoli") == "quanti km sono a piedi?"
+    assert asked_sentences("Ho perso il portafoglio. Qualcuno l'ha trovato?") == "Qualcuno l'ha trovato?"
+    assert asked_sentences("dove parcheggio? quanto costa?") is None  # every sentence asks
+    assert asked_sentences("vorrei sapere gli orari") is None  # none does

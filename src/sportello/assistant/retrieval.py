@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from .kb import Topic
 from .text import (
     STOPWORDS,
+    asked_sentences,
     char_ngrams,
     content_tokens,
     deletes,
@@ -105,6 +106,27 @@ class Signals:
     sem_answer: list[float] | None = None
     sem_sentence: list[float] | None = None
     sem_topic: list[float] | None = None
+
+
+def _average(a: Signals, b: Signals) -> Signals:
+    """The mean of two queries' per-topic signals; the query-level evidence stays the first one's."""
+
+    def mean(x: list[float] | None, y: list[float] | None) -> list[float] | None:
+        if x is None or y is None:
+            return None
+        return [(u + v) / 2 for u, v in zip(x, y, strict=True)]
+
+    return Signals(
+        [(u + v) / 2 for u, v in zip(a.lexical, b.lexical, strict=True)],
+        [max(u, v) for u, v in zip(a.coverage, b.coverage, strict=True)],
+        [(u + v) / 2 for u, v in zip(a.chars, b.chars, strict=True)],
+        a.known,
+        a.unknown_names,
+        mean(a.sem_question, b.sem_question),
+        mean(a.sem_answer, b.sem_answer),
+        mean(a.sem_sentence, b.sem_sentence),
+        mean(a.sem_topic, b.sem_topic),
+    )
 
 
 def _above_floor(sim: float) -> float:
@@ -364,6 +386,11 @@ class Retriever:
         use_embeddings=False ranks from the lexical signals alone, as when embeddings are off.
         """
         sig = self.signals(text, lang, use_embeddings)
+        asked = asked_sentences(text)
+        if asked is not None:
+            # The question sentences count as much as the whole message: the statements around them
+            # are context that can matter ("I lost my wallet. Has anyone found it?"), but less.
+            sig = _average(sig, self.signals(asked, lang, use_embeddings))
         combined = blend(sig)
         order = sorted(range(len(self.topics)), key=lambda i: combined[i], reverse=True)[: max(top, 1)]
         semantic = sig.sem_question

@@ -115,6 +115,19 @@ def inner_capitalised(text: str) -> list[str]:
     return out
 
 
+def asked_sentences(text: str) -> str | None:
+    """The sentences that end with "?" when a message also has others, else None.
+
+    "quanti km sono a piedi? ho due bimbi piccoli" asks about the length of the walk; the statement
+    after it is context whose words ("bimbi") pull towards other topics.
+    """
+    sentences = split_sentences(text)
+    asked = [s for s in sentences if s.endswith("?")]
+    if not asked or len(asked) == len(sentences):
+        return None
+    return " ".join(asked)
+
+
 def tokens(text: str) -> list[str]:
     """Normalised word tokens, in order."""
     return normalise(text).split()
