@@ -163,3 +163,8 @@ def test_asked_sentences_only_when_mixed_with_statements() -> None:
     assert asked_sentences("Ho perso il portafoglio. Qualcuno l'ha trovato?") == "Qualcuno l'ha trovato?"
     assert asked_sentences("dove parcheggio? quanto costa?") is None  # every sentence asks
     assert asked_sentences("vorrei sapere gli orari") is None  # none does
+
+
+def test_capitalised_by_habit_is_not_a_name() -> None:
+    assert inner_capitalised("DOVE POSSO PARCHEGGIARE A BOLZANO?") == []
+    assert inner_capitalised("Where Can I Park The Car?") == []

@@ -101,18 +101,23 @@ def inner_capitalised(text: str) -> list[str]:
     """Normalised words written with a capital letter that do not start a sentence (likely names).
 
     "quando apre il mercatino di Bolzano?" gives ["bolzano"]; "Quando apre?" gives [] (sentence start).
+    A message whose inner words are mostly capitalised ("WHERE CAN I PARK", "Where Can I Park")
+    is capitalised by habit, not by name, and gives [].
     """
     out: list[str] = []
+    inner = 0
     start = True
     for match in _CASED_WORD.finditer(text):
         word = match.group()
         if not word[0].isalpha():
             start = True
             continue
-        if not start and word[0].isupper() and len(word) >= 3:
-            out.append(normalise(word))
+        if not start:
+            inner += 1
+            if word[0].isupper() and len(word) >= 3:
+                out.append(normalise(word))
         start = False
-    return out
+    return out if len(out) * 2 <= inner else []
 
 
 def asked_sentences(text: str) -> str | None:
