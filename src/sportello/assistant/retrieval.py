@@ -48,7 +48,7 @@ MARGIN_SEMANTIC = 0.0
 CENTRE_LEXICAL = 0.35
 MARGIN_LEXICAL = 0.5
 CHAR_CANDIDATES = 40
-# A name the knowledge base never mentions ("Bolzano", "Verona") says the question is about some
+# A name the knowledge base never mentions ("Trento", "Zara") says the question is about some
 # other place, shop or product, however well its other words match: each one lowers the confidence
 # as much as this much of blended score (about a third of a typical right answer's lead).
 UNKNOWN_NAME_PENALTY = 0.4

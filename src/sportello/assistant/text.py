@@ -100,7 +100,7 @@ def split_sentences(text: str) -> list[str]:
 def inner_capitalised(text: str) -> list[str]:
     """Normalised words written with a capital letter that do not start a sentence (likely names).
 
-    "quando apre il mercatino di Bolzano?" gives ["bolzano"]; "Quando apre?" gives [] (sentence start).
+    "c'è un mercatino anche a Trento?" gives ["trento"]; "Quando apre?" gives [] (sentence start).
     A message whose inner words are mostly capitalised ("WHERE CAN I PARK", "Where Can I Park")
     is capitalised by habit, not by name, and gives [].
     """
@@ -123,8 +123,8 @@ def inner_capitalised(text: str) -> list[str]:
 def asked_sentences(text: str) -> str | None:
     """The sentences that end with "?" when a message also has others, else None.
 
-    "quanti km sono a piedi? ho due bimbi piccoli" asks about the length of the walk; the statement
-    after it is context whose words ("bimbi") pull towards other topics.
+    "dove si parcheggia? veniamo in camper con tre bambini" asks where to park; the statement after
+    it is context whose words ("bambini") pull towards other topics (children's tickets).
     """
     sentences = split_sentences(text)
     asked = [s for s in sentences if s.endswith("?")]
