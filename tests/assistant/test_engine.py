@@ -168,3 +168,10 @@ def test_asked_sentences_only_when_mixed_with_statements() -> None:
 def test_capitalised_by_habit_is_not_a_name() -> None:
     assert inner_capitalised("DOVE POSSO PARCHEGGIARE A TRENTO?") == []
     assert inner_capitalised("Where Can I Park The Car?") == []
+
+
+def test_a_visitor_s_own_name_is_not_a_name_candidate() -> None:
+    assert inner_capitalised("Ciao, sono Marco Rossi, a che ora apre?") == []
+    assert inner_capitalised("Hi, I'm Anna Bianchi: is there a shuttle from Trento?") == ["trento"]
+    assert inner_capitalised("my name is Anna and I wonder about Zara") == ["zara"]
+    assert inner_capitalised("grazie Giulia, e dove si trova Verona?") == ["verona"]

@@ -97,25 +97,44 @@ def split_sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
 
 
+# Words after which a capitalised name is a person's own (the visitor introducing themselves, or
+# greeting, thanking or addressing someone), not the subject of the question.
+_PERSON_CUES = frozenset(
+    """
+    sono chiamo ciao salve buongiorno buonasera grazie gentile gentili caro cara signor signora sig
+    dott dottoressa m am name hi hello hey dear thanks thank mr mrs ms miss dr
+    """.split()
+)
+
+
 def inner_capitalised(text: str) -> list[str]:
     """Normalised words written with a capital letter that do not start a sentence (likely names).
 
     "c'è un mercatino anche a Trento?" gives ["trento"]; "Quando apre?" gives [] (sentence start).
-    A message whose inner words are mostly capitalised ("WHERE CAN I PARK", "Where Can I Park")
-    is capitalised by habit, not by name, and gives [].
+    People's names are left out: those after a cue such as "sono", "mi chiamo", "I'm", "my name is",
+    "ciao", "thanks" ("Ciao, sono Marco Rossi, a che ora apre?" gives []), with the capitalised
+    words that follow them (the surname). A message whose inner words are mostly capitalised
+    ("WHERE CAN I PARK", "Where Can I Park") is capitalised by habit, not by name, and gives [].
     """
     out: list[str] = []
     inner = 0
     start = True
+    person = False  # the previous word was a cue, or a name that followed one
+    previous = ""
     for match in _CASED_WORD.finditer(text):
         word = match.group()
         if not word[0].isalpha():
-            start = True
+            start, person = True, False
             continue
+        capital = word[0].isupper() and len(word) >= 3
         if not start:
             inner += 1
-            if word[0].isupper() and len(word) >= 3:
+            if capital and not person:
                 out.append(normalise(word))
+        norm = normalise(word)
+        # "my name is Anna", "this is Anna": the cue is the phrase.
+        person = norm in _PERSON_CUES or (person and capital) or (norm == "is" and previous in ("name", "this"))
+        previous = norm
         start = False
     return out if len(out) * 2 <= inner else []
 
