@@ -87,7 +87,8 @@ async def create_conversation(
     return conv, token
 
 
-def _parse_id(raw: uuid.UUID | str) -> uuid.UUID:
+def parse_id(raw: uuid.UUID | str) -> uuid.UUID:
+    """A conversation id from a path or payload; NotFound if it is not one."""
     if isinstance(raw, uuid.UUID):
         return raw
     try:
@@ -100,7 +101,7 @@ async def get_for_visitor(
     session: AsyncSession, conversation_id: uuid.UUID | str, token: str | None
 ) -> Conversation:
     """The conversation if `token` opens it; otherwise NotFound, never saying which part failed."""
-    conv_id = _parse_id(conversation_id)
+    conv_id = parse_id(conversation_id)
     conv = await session.get(Conversation, conv_id)
     if conv is None:
         raise NotFound(NOT_FOUND)
@@ -111,8 +112,21 @@ async def get_for_visitor(
     return conv
 
 
+async def visitor_last_seq(session: AsyncSession, conversation_id: uuid.UUID | str, token: str | None) -> int:
+    """The conversation's last sequence number if `token` opens it; otherwise NotFound, as get_for_visitor.
+
+    One Core statement and no ORM instance: a socket opening needs no more than this.
+    """
+    last_seq = (
+        await session.execute(select(CONVERSATIONS.c.last_seq).where(visitor_access(conversation_id, token)))
+    ).scalar_one_or_none()
+    if last_seq is None or not token:
+        raise NotFound(NOT_FOUND)
+    return int(last_seq)
+
+
 async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID | str) -> Conversation:
-    conv = await session.get(Conversation, _parse_id(conversation_id))
+    conv = await session.get(Conversation, parse_id(conversation_id))
     if conv is None:
         raise NotFound(NOT_FOUND)
     return conv
@@ -283,7 +297,7 @@ async def _store_visitor_messages_sqlite(
     conv_ids: list[uuid.UUID] = []
     for r in requests:
         try:
-            conv_id = _parse_id(r.conversation_id)
+            conv_id = parse_id(r.conversation_id)
         except DomainError as exc:
             out.append(exc)
             continue
@@ -361,7 +375,7 @@ async def _store_visitor_messages_pg(
     conv_ids: list[uuid.UUID] = []
     for r in requests:
         try:
-            conv_id = _parse_id(r.conversation_id)
+            conv_id = parse_id(r.conversation_id)
         except DomainError as exc:
             out.append(exc)
             continue
@@ -410,7 +424,7 @@ def _stored_visitor_message(
 
 def visitor_access(conversation_id: uuid.UUID | str, token: str | None) -> ColumnElement[bool]:
     """The condition under which a visitor holding `token` may use a conversation."""
-    conv_id = _parse_id(conversation_id)
+    conv_id = parse_id(conversation_id)
     return and_(CONVERSATIONS.c.id == conv_id, CONVERSATIONS.c.token_hash == hash_token(token or ""))
 
 

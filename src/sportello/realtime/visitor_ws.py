@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sportello.conversations import service
@@ -55,8 +56,25 @@ class AbuseCounter:
 
 async def fetch_messages_after(rt: Runtime, conversation_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
     async with rt.db.scope() as session:
-        rows = await service.list_messages(session, conversation_id, after=after, limit=1000)
-        return [MessageRead.model_validate(m).model_dump(mode="json") for m in rows]
+        return await _messages_after(session, conversation_id, after)
+
+
+async def _messages_after(session: AsyncSession, conversation_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
+    rows = await service.list_messages(session, conversation_id, after=after, limit=1000)
+    return [MessageRead.model_validate(m).model_dump(mode="json") for m in rows]
+
+
+async def _open(rt: Runtime, conv_id: uuid.UUID, token: str, after: int) -> list[dict[str, Any]]:
+    """Check the token, cancel a queue grace period and read the backlog, in one unit of work.
+
+    On SQLite every unit of work queues for the one connection; in a burst of new visitors the
+    socket's opening was two of the ten each visitor cost. A new conversation has no backlog,
+    so the messages are read only when its last sequence number says there are some.
+    """
+    async with rt.db.scope() as session:
+        last_seq = await service.visitor_last_seq(session, conv_id, token)
+        await queue.visitor_returned(session, conv_id)
+        return await _messages_after(session, conv_id, after) if last_seq > after else []
 
 
 async def send_json(ws: WebSocket, payload: dict[str, Any]) -> None:
@@ -84,15 +102,22 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
         await ws.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
     try:
-        async with rt.db.scope() as session:
-            conv = await service.get_for_visitor(session, conversation_id, token)
-            conv_id = conv.id
-            await queue.visitor_returned(session, conv_id)
+        conv_id = service.parse_id(conversation_id)
     except NotFound:
         await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
         return
-
+    # Subscribed before the backlog is read, so a message committed in between is not missed.
     sub = rt.bus.subscribe(service.conversation_channel(conv_id))
+    try:
+        backlog = await _open(rt, conv_id, token, max(after, 0))
+    except NotFound:
+        sub.close()
+        await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
+        return
+    except BaseException:
+        sub.close()
+        raise
+
     rt.metrics.open_sockets.labels("visitor").inc()
     open_here: Counter[uuid.UUID] = rt.extensions.setdefault("visitor_sockets", Counter())
     open_here[conv_id] += 1
@@ -101,7 +126,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
     )
     left = True
     try:
-        for message in await cursor.catch_up():
+        for message in await cursor.catch_up(backlog):
             await send_json(ws, {"type": "message", "message": message})
         await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
         await run_until_first_ends(_read_frames(rt, ws, conv_id, token), _write_events(rt, ws, sub, cursor))
