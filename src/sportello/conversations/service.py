@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, select, update
+from sqlalchemy import ColumnElement, Table, and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +30,7 @@ from sportello.conversations.models import (
     Message,
     Sender,
 )
-from sportello.conversations.schemas import ConversationCreate, MessageRead
+from sportello.conversations.schemas import ConversationCreate, ConversationRead, MessageRead
 from sportello.errors import Conflict, DomainError, NotFound
 from sportello.events import emit
 from sportello.timeutil import utc_now
@@ -57,6 +57,28 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _new_conversation_row(
+    data: ConversationCreate, *, language: str, user_agent: str | None, channel: str, now: datetime
+) -> tuple[dict[str, Any], str]:
+    """The columns of a new conversation, and its access token (stored only as a hash)."""
+    token = secrets.token_urlsafe(32)
+    row = {
+        "id": uuid.uuid4(),
+        "token_hash": hash_token(token),
+        "status": S.BOT.value,
+        "language": data.language or language,
+        "channel": str(channel),
+        "page_url": data.page_url,
+        "user_agent": (user_agent or "")[:512] or None,
+        "customer_ref": data.customer_ref,
+        "last_seq": 0,
+        "created_at": now,
+        "updated_at": now,
+        "last_activity_at": now,
+    }
+    return row, token
+
+
 async def create_conversation(
     session: AsyncSession,
     data: ConversationCreate,
@@ -66,26 +88,40 @@ async def create_conversation(
     channel: str = Channel.WEB,
 ) -> tuple[Conversation, str]:
     """A new conversation and its access token (returned once, stored only as a hash)."""
-    token = secrets.token_urlsafe(32)
-    now = utc_now()
-    conv = Conversation(
-        id=uuid.uuid4(),
-        token_hash=hash_token(token),
-        status=S.BOT.value,
-        language=data.language or language,
-        channel=channel,
-        page_url=data.page_url,
-        user_agent=(user_agent or "")[:512] or None,
-        customer_ref=data.customer_ref,
-        last_seq=0,
-        created_at=now,
-        updated_at=now,
-        last_activity_at=now,
-    )
+    row, token = _new_conversation_row(data, language=language, user_agent=user_agent, channel=channel, now=utc_now())
+    conv = Conversation(**row)
     session.add(conv)
     await session.flush()
     audit.record(session, "conversation", conv.id, "created", actor_type="visitor")
     return conv, token
+
+
+@dataclass(frozen=True)
+class NewConversation:
+    """A widget visitor's conversation waiting to be created with others (see create_conversations)."""
+
+    data: ConversationCreate
+    language: str
+    user_agent: str | None
+
+
+async def create_conversations(
+    session: AsyncSession, requests: Sequence[NewConversation]
+) -> list[tuple[ConversationRead, str]]:
+    """Web conversations as create_conversation makes them, with two Core statements for all.
+
+    Visitors arriving together share them: through the ORM each conversation cost a unit of
+    work's flush of two instances, more than the inserts themselves.
+    """
+    now = utc_now()
+    made = [
+        _new_conversation_row(r.data, language=r.language, user_agent=r.user_agent, channel=Channel.WEB, now=now)
+        for r in requests
+    ]
+    rows = [row for row, _ in made]
+    await session.execute(insert(CONVERSATIONS), rows)
+    await audit.record_many(session, "conversation", [row["id"] for row in rows], "created", actor_type="visitor")
+    return [(ConversationRead.model_validate(row), token) for row, token in made]
 
 
 def parse_id(raw: uuid.UUID | str) -> uuid.UUID:
@@ -113,17 +149,27 @@ async def get_for_visitor(
     return conv
 
 
-async def visitor_last_seq(session: AsyncSession, conversation_id: uuid.UUID | str, token: str | None) -> int:
-    """The conversation's last sequence number if `token` opens it; otherwise NotFound, as get_for_visitor.
+async def visitor_last_seqs(
+    session: AsyncSession, requests: Sequence[tuple[uuid.UUID, str | None]]
+) -> list[int | None]:
+    """For each (conversation, token): its last sequence number if the token opens it, else None.
 
-    One Core statement and no ORM instance: a socket opening needs no more than this.
+    One Core statement for all of them (sockets opening together share it), checked as
+    get_for_visitor checks one.
     """
-    last_seq = (
-        await session.execute(select(CONVERSATIONS.c.last_seq).where(visitor_access(conversation_id, token)))
-    ).scalar_one_or_none()
-    if last_seq is None or not token:
-        raise NotFound(NOT_FOUND)
-    return int(last_seq)
+    ids = {conv_id for conv_id, _ in requests}
+    rows = await session.execute(
+        select(CONVERSATIONS.c.id, CONVERSATIONS.c.token_hash, CONVERSATIONS.c.last_seq).where(
+            CONVERSATIONS.c.id.in_(ids)
+        )
+    )
+    found = {conv_id: (token_hash, last_seq) for conv_id, token_hash, last_seq in rows}
+    out: list[int | None] = []
+    for conv_id, token in requests:
+        token_hash, last_seq = found.get(conv_id, ("", None))
+        opens = bool(token) and hmac.compare_digest(token_hash, hash_token(token or ""))
+        out.append(int(last_seq) if opens and last_seq is not None else None)
+    return out
 
 
 async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID | str) -> Conversation:

@@ -602,6 +602,16 @@ async def visitor_returned(session: AsyncSession, conversation_id: uuid.UUID) ->
     return bool(returned)
 
 
+async def visitors_returned(session: AsyncSession, conversation_ids: Sequence[uuid.UUID]) -> None:
+    """visitor_returned for sockets opening together, with one read for all of them."""
+    pending = QueueEntry.gone_deadline_at.is_not(None), QueueEntry.ended_at.is_(None)
+    found = await session.execute(
+        select(QueueEntry.conversation_id).where(QueueEntry.conversation_id.in_(set(conversation_ids)), *pending)
+    )
+    for conversation_id in sorted(set(found.scalars())):
+        await visitor_returned(session, conversation_id)
+
+
 async def visitor_left(
     session: AsyncSession, settings: Settings, conversation_id: uuid.UUID, now: datetime
 ) -> bool:

@@ -8,8 +8,9 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from sportello.conversations import service
 from sportello.conversations.intake import receive_visitor_message
 from sportello.conversations.schemas import MessageCreate, MessageRead
 from sportello.errors import DomainError, NotFound
+from sportello.groupcommit import GroupCommit
 from sportello.middleware import origin_allowed
 from sportello.queue import service as queue
 from sportello.realtime.stream import ConversationCursor, run_until_first_ends
@@ -36,6 +38,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012  # the server is stopping: the visitor did not leave
 ABUSE_LIMIT = 10
 ABUSE_WINDOW = 60.0
+OPENINGS_KEY = "realtime.visitor_socket_openings"
 
 
 class AbuseCounter:
@@ -64,17 +67,41 @@ async def _messages_after(session: AsyncSession, conversation_id: uuid.UUID, aft
     return [MessageRead.model_validate(m).model_dump(mode="json") for m in rows]
 
 
-async def _open(rt: Runtime, conv_id: uuid.UUID, token: str, after: int) -> list[dict[str, Any]]:
-    """Check the token, cancel a queue grace period and read the backlog, in one unit of work.
+@dataclass(frozen=True)
+class _Opening:
+    conversation_id: uuid.UUID
+    token: str
+    after: int
 
-    On SQLite every unit of work queues for the one connection; in a burst of new visitors the
-    socket's opening was two of the ten each visitor cost. A new conversation has no backlog,
-    so the messages are read only when its last sequence number says there are some.
+
+async def _open_sockets(session: AsyncSession, openings: list[_Opening]) -> list[list[dict[str, Any]] | DomainError]:
+    """Check the tokens, cancel queue grace periods and read the backlogs of sockets opening together.
+
+    On SQLite every unit of work and every statement queues for the one connection; in a burst of
+    new visitors each socket's opening was two units of work and three statements. Now sockets
+    opening together share one unit of work and two statements, and a new conversation's backlog
+    is not read at all (its last sequence number says there is none).
     """
-    async with rt.db.scope() as session:
-        last_seq = await service.visitor_last_seq(session, conv_id, token)
-        await queue.visitor_returned(session, conv_id)
-        return await _messages_after(session, conv_id, after) if last_seq > after else []
+    last_seqs = await service.visitor_last_seqs(session, [(o.conversation_id, o.token) for o in openings])
+    await queue.visitors_returned(
+        session, [o.conversation_id for o, seq in zip(openings, last_seqs, strict=True) if seq is not None]
+    )
+    out: list[list[dict[str, Any]] | DomainError] = []
+    for o, last_seq in zip(openings, last_seqs, strict=True):
+        if last_seq is None:
+            out.append(NotFound(service.NOT_FOUND))
+        else:
+            out.append(await _messages_after(session, o.conversation_id, o.after) if last_seq > o.after else [])
+    return out
+
+
+def _openings(rt: Runtime) -> GroupCommit[_Opening, list[dict[str, Any]]]:
+    found = rt.extensions.get(OPENINGS_KEY)
+    if found is None:
+        found = rt.extensions[OPENINGS_KEY] = GroupCommit(
+            rt, "visitor-socket-openings", _open_sockets, order=lambda o: str(o.conversation_id)
+        )
+    return cast(GroupCommit[_Opening, list[dict[str, Any]]], found)
 
 
 async def send_json(ws: WebSocket, payload: dict[str, Any]) -> None:
@@ -109,7 +136,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
     # Subscribed before the backlog is read, so a message committed in between is not missed.
     sub = rt.bus.subscribe(service.conversation_channel(conv_id))
     try:
-        backlog = await _open(rt, conv_id, token, max(after, 0))
+        backlog = await _openings(rt).submit(_Opening(conv_id, token, max(after, 0)))
     except NotFound:
         sub.close()
         await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
