@@ -612,6 +612,27 @@ async def visitors_returned(session: AsyncSession, conversation_ids: Sequence[uu
         await visitor_returned(session, conversation_id)
 
 
+async def visitors_left(
+    session: AsyncSession, settings: Settings, departures: Sequence[tuple[uuid.UUID, datetime]]
+) -> None:
+    """visitor_left for each (conversation, when) of sockets closing together, with one read for all."""
+    waiting = (
+        QueueEntry.state.in_(WAITING_STATES), QueueEntry.ended_at.is_(None), QueueEntry.gone_deadline_at.is_(None)
+    )
+    found = set(
+        (
+            await session.execute(
+                select(QueueEntry.conversation_id).where(
+                    QueueEntry.conversation_id.in_({conv_id for conv_id, _ in departures}), *waiting
+                )
+            )
+        ).scalars()
+    )
+    for conversation_id, now in sorted(departures):
+        if conversation_id in found:
+            await visitor_left(session, settings, conversation_id, now)
+
+
 async def visitor_left(
     session: AsyncSession, settings: Settings, conversation_id: uuid.UUID, now: datetime
 ) -> bool:

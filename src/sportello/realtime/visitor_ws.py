@@ -39,6 +39,7 @@ CLOSE_SERVICE_RESTART = 1012  # the server is stopping: the visitor did not leav
 ABUSE_LIMIT = 10
 ABUSE_WINDOW = 60.0
 OPENINGS_KEY = "realtime.visitor_socket_openings"
+DEPARTURES_KEY = "realtime.visitor_socket_departures"
 
 
 class AbuseCounter:
@@ -175,11 +176,23 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
 async def _visitor_left(rt: Runtime, conv_id: uuid.UUID) -> None:
     """No socket of this conversation is open here any more: the queue may start its grace period."""
     try:
-        async with rt.db.scope() as session:
-            await queue.visitor_left(session, rt.settings, conv_id, rt.extensions.get("clock", utc_now)())
+        await _departures(rt).submit((conv_id, rt.extensions.get("clock", utc_now)()))
     except Exception:
         # The socket is gone either way; a waiting visitor then stays queued until the wait timeout.
         log.exception("could not record a visitor leaving", extra={"conversation_id": str(conv_id)})
+
+
+def _departures(rt: Runtime) -> GroupCommit[tuple[uuid.UUID, datetime], None]:
+    """Sockets closing together share one unit of work and one read (most are not in the queue)."""
+    found = rt.extensions.get(DEPARTURES_KEY)
+    if found is None:
+
+        async def write(session: AsyncSession, departures: list[tuple[uuid.UUID, datetime]]) -> list[None]:
+            await queue.visitors_left(session, rt.settings, departures)
+            return [None] * len(departures)
+
+        found = rt.extensions[DEPARTURES_KEY] = GroupCommit(rt, "visitor-socket-departures", write)
+    return cast(GroupCommit[tuple[uuid.UUID, datetime], None], found)
 
 
 async def _still_here(rt: Runtime, conv_id: uuid.UUID) -> None:
