@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator
 
 from sportello import textfold
 from sportello.events import EventBus, MemoryBus, take_pending
+from sportello.sqlite_onehop import use_one_hop_cursors
 from sportello.timeutil import as_utc
 
 NAMING = {
@@ -66,6 +67,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            use_one_hop_cursors(dbapi_conn)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
