@@ -380,7 +380,7 @@ async def _store_messages_sqlite(
     when = time_bind(now) if time_bind else now
     out: list[StoredMessage | DomainError | None] = []
     rows = []
-    conv_ids: list[uuid.UUID] = []
+    parsed: list[tuple[NewMessage, uuid.UUID]] = []
     for r in requests:
         try:
             conv_id = parse_id(r.conversation_id)
@@ -388,7 +388,7 @@ async def _store_messages_sqlite(
             out.append(exc)
             continue
         out.append(None)
-        conv_ids.append(conv_id)
+        parsed.append((r, conv_id))
         meta = r.meta or {}
         rows.append((
             uuid_bind(conv_id) if uuid_bind else conv_id.hex, *r.access_args(), r.language, when,
@@ -397,13 +397,14 @@ async def _store_messages_sqlite(
     driver: Any = (await conn.get_raw_connection()).driver_connection
     # aiosqlite runs a callable on its connection thread: one round trip for the batch.
     results = await driver._execute(lambda: _sqlite_batch(driver._conn, rows))
-    pending = iter(zip(requests, conv_ids, results, strict=False))
+    # Only the requests whose id parsed have a result: a bad id earlier in the batch must not shift them.
+    pending = iter(zip(parsed, results, strict=True))
     done: list[StoredMessage | DomainError] = []
     for slot in out:
         if slot is not None:
             done.append(slot)
             continue
-        r, conv_id, result = next(pending)
+        (r, conv_id), result = next(pending)
         if result is None:
             done.append(NotFound(NOT_FOUND))
             continue
@@ -465,7 +466,7 @@ async def _store_messages_pg(
     now = utc_now()
     out: list[StoredMessage | DomainError | None] = []
     args = []
-    conv_ids: list[uuid.UUID] = []
+    parsed: list[tuple[NewMessage, uuid.UUID]] = []
     for r in requests:
         try:
             conv_id = parse_id(r.conversation_id)
@@ -473,7 +474,7 @@ async def _store_messages_pg(
             out.append(exc)
             continue
         out.append(None)
-        conv_ids.append(conv_id)
+        parsed.append((r, conv_id))
         token_hash, status = r.access_args()
         meta = r.meta or {}
         args.append((
@@ -482,13 +483,14 @@ async def _store_messages_pg(
         ))
     # asyncpg pipelines the statements of fetchmany: one round trip for the whole batch.
     results = await driver.fetchmany(_PG_STORE, args) if args else []
-    pending = iter(zip(requests, conv_ids, results, strict=False))
+    # Only the requests whose id parsed have a result: a bad id earlier in the batch must not shift them.
+    pending = iter(zip(parsed, results, strict=True))
     done: list[StoredMessage | DomainError] = []
     for slot in out:
         if slot is not None:
             done.append(slot)
             continue
-        r, conv_id, (found, status, channel, language, new_id, seq) = next(pending)
+        (r, conv_id), (found, status, channel, language, new_id, seq) = next(pending)
         if not found:
             done.append(NotFound(NOT_FOUND))
         elif new_id is None:
