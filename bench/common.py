@@ -76,7 +76,8 @@ class Server:
             # stacks (prefix-PORT.txt); CPU figures then include py-spy's own process.
             py_spy = Path(sys.executable).with_name("py-spy")
             argv = [str(py_spy), "record", "-r", "250", "--format", "raw", "-o", f"{profile}-{self.port}.txt", "--", *argv]
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = os.environ.get("BENCH_SERVER_LOG")
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=open(log, "ab") if log else subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -75,14 +75,18 @@ async def burst(spec: dict[str, Any]) -> dict[str, Any]:
             delay = at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            # Where a visitor failed, in its error kind: "create", "connect" (handshake to ready) or "answer".
+            phase = "create"
             try:
                 conv = (await http.post("/api/v1/conversations", json={})).json()
+                phase = "connect"
                 async with connect(
                     f"{ws_base}/ws/conversations/{conv['id']}?token={conv['token']}",
                     compression=None, open_timeout=60, ping_interval=None,
                 ) as ws:
                     while json.loads(await ws.recv()).get("type") != "ready":
                         pass
+                    phase = "answer"
                     asked = time.perf_counter()
                     await ws.send(json.dumps({"type": "message", "body": questions[i % len(questions)], "client_message_id": "q"}))
                     while True:
@@ -91,7 +95,7 @@ async def burst(spec: dict[str, Any]) -> dict[str, Any]:
                             latencies.append(time.perf_counter() - asked)
                             return
             except Exception as exc:
-                errors.append(type(exc).__name__)
+                errors.append(f"{phase}:{type(exc).__name__}")
 
         start = time.perf_counter()
         n = spec["visitors"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,3 +50,25 @@ def record(
     )
     session.add(row)
     return row
+
+
+async def record_many(
+    session: AsyncSession,
+    subject_type: str,
+    subject_ids: Sequence[object],
+    action: str,
+    *,
+    actor_type: str = "system",
+) -> None:
+    """The same action on many subjects, in one statement of the current unit of work."""
+    now = utc_now()
+    await session.execute(
+        insert(cast(Table, AuditEvent.__table__)),
+        [
+            {
+                "subject_type": subject_type, "subject_id": str(subject_id), "action": action,
+                "actor_type": actor_type, "actor_id": None, "data": {}, "created_at": now,
+            }
+            for subject_id in subject_ids
+        ],
+    )

@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator
 
 from sportello import textfold
 from sportello.events import EventBus, MemoryBus, take_pending
+from sportello.sqlite_onehop import use_one_hop_cursors
 from sportello.timeutil import as_utc
 
 NAMING = {
@@ -62,10 +63,20 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One connection serialises writers inside the process instead of letting them
         # collide on SQLite's file lock; transactions are kept short so this is cheap.
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **kwargs)
+        engine = create_async_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None, **kwargs
+        )
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _reset(dbapi_conn: Any, _: Any, state: Any) -> None:
+            # The pool's usual reset is a ROLLBACK on every return, a trip to the database thread
+            # even right after a commit; only a connection still in a transaction needs one.
+            if state.asyncio_safe and not state.terminate_only and dbapi_conn.driver_connection._conn.in_transaction:
+                dbapi_conn.rollback()
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            use_one_hop_cursors(dbapi_conn)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from sportello.config import Settings
@@ -16,7 +17,24 @@ from sportello.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-VisitorMessageHandler = Callable[["Runtime", uuid.UUID, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class VisitorTurn:
+    """A visitor message just committed, with the conversation's status and language as its store left them.
+
+    The automated steps start from this instead of reading the conversation and message back:
+    on SQLite every read is a unit of work queued for the one connection.
+    """
+
+    conversation_id: uuid.UUID
+    message_id: int
+    body: str
+    status: str
+    language: str
+
+
+VisitorMessageHandler = Callable[["Runtime", VisitorTurn], Awaitable[None]]
 
 
 class Runtime:
@@ -90,6 +108,6 @@ class Runtime:
         while finite := [t for t in self._tasks if t not in self._daemons]:
             await asyncio.gather(*finite, return_exceptions=True)
 
-    async def on_visitor_message(self, conversation_id: uuid.UUID, message_id: int) -> None:
+    async def on_visitor_message(self, turn: VisitorTurn) -> None:
         for handler in self.visitor_message_handlers:
-            await handler(self, conversation_id, message_id)
+            await handler(self, turn)

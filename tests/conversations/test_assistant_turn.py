@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 
@@ -52,6 +53,28 @@ async def test_in_scope_questions_are_answered_in_the_visitors_language(settings
         assert 0 < answer["metadata"]["confidence"] <= 1
         assert answer["metadata"]["in_reply_to"] == visitor["id"]
         await sock.close()
+
+
+async def test_a_changed_knowledge_base_answers_the_next_question(settings: Settings, live: ThreadServer) -> None:
+    """The server learns of a KB change made elsewhere (`sportello kb import`) by the reply's own write."""
+    await _load_kb(settings)
+    question = "dove posso parcheggiare la macchina?"
+    sock, _ = await _converse(live, question)
+    topic_id = sock.messages[1]["metadata"]["topic_id"]
+    await sock.close()
+    topics = load_kb_file(LUCINE_KB)
+    changed = next(t for t in topics if t.id == topic_id)
+    texts = {lang: replace(text, answer=f"{text.answer} (aggiornato)") for lang, text in changed.texts.items()}
+    rt = Runtime(settings)
+    try:
+        async with rt.db.scope() as session:
+            await replace_topics(session, [replace(t, texts=texts) if t is changed else t for t in topics])
+    finally:
+        await rt.db.dispose()
+    sock, _ = await _converse(live, question)
+    assert sock.messages[1]["metadata"]["topic_id"] == topic_id
+    assert sock.messages[1]["body"].endswith("(aggiornato)")
+    await sock.close()
 
 
 async def test_operator_request_hands_off(settings: Settings, live: ThreadServer) -> None:

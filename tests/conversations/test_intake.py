@@ -76,3 +76,22 @@ async def test_a_wrong_token_in_a_batch_fails_only_its_own_message(settings: Set
         assert all(m.sender == "visitor" and m.metadata == {} for m in stored)
     finally:
         await rt.stop()
+
+
+async def test_a_bad_id_first_in_a_batch_does_not_shift_the_others(settings: Settings) -> None:
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        async with rt.db.scope() as session:
+            conv, token = await service.create_conversation(session, ConversationCreate(), language="it", user_agent=None)
+        # "0-…" sorts before every UUID, so it is first in the batch the writer stores.
+        outcomes = await asyncio.gather(
+            receive_visitor_message(rt, "0-not-a-uuid", token, MessageCreate(body="x")),
+            *(receive_visitor_message(rt, conv.id, token, MessageCreate(body=f"m{i}", client_message_id=f"c{i}")) for i in range(3)),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], NotFound)
+        stored = [o[0] for o in outcomes[1:] if isinstance(o, tuple)]
+        assert [(m.body, m.client_message_id) for m in stored] == [(f"m{i}", f"c{i}") for i in range(3)]
+    finally:
+        await rt.stop()

@@ -340,7 +340,9 @@ class Retriever:
         pool = set(sorted(range(n), key=lambda i: lexical[i], reverse=True)[:CHAR_CANDIDATES])
         if qnorm > 0:
             for unit in (u for i in pool for u in self._units_of[i]):
-                dot = sum(v * unit.grams.get(g, 0.0) for g, v in qvec.items())
+                grams = unit.grams
+                # Only the shared grams: the same sum in the same order, at half the cost (the hot loop of a reply).
+                dot = sum(v * grams[g] for g, v in qvec.items() if g in grams)
                 if dot:
                     sim = dot / (qnorm_all * unit.norm)
                     if sim > chars[unit.topic]:

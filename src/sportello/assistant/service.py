@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +20,15 @@ from sportello.assistant.llm import LLMSettings, TokenBudget, rewrite_answer
 from sportello.assistant.models import KBTopic
 from sportello.conversations import service as conversations
 from sportello.conversations.models import ConversationStatus, Message, Sender
+from sportello.errors import DomainError, NotFound
+from sportello.groupcommit import GroupCommit
 from sportello.queue.service import request_handoff
-from sportello.runtime import Runtime
+from sportello.runtime import Runtime, VisitorTurn
 from sportello.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
+REPLY_WRITER_KEY = "assistant.reply_writer"
 QUICK_REPLY_OPERATOR = {
     "it": {"label": "Parla con un operatore", "text": "Vorrei parlare con un operatore"},
     "en": {"label": "Talk to a person", "text": "I would like to talk to a person"},
@@ -52,7 +55,10 @@ async def load_topics(session: AsyncSession) -> list[Topic]:
     return [topic_from_row(r) for r in rows]
 
 
-async def kb_version(session: AsyncSession) -> tuple[int, str]:
+KBVersion = tuple[int, str]
+
+
+async def kb_version(session: AsyncSession) -> KBVersion:
     """Changes whenever a topic is added, removed or edited."""
     count, latest = (
         await session.execute(select(func.count(KBTopic.id), func.max(KBTopic.updated_at)))
@@ -93,7 +99,7 @@ class AssistantCache:
         self.default_lang = default_lang
         self.semantic = semantic
         self.threshold = threshold
-        self._version: tuple[int, str] | None = None
+        self._version: KBVersion | None = None
         self._assistant: Assistant | None = None
         self._lock = asyncio.Lock()
         # Questions waiting for or holding the embedder; only the event loop changes it.
@@ -102,12 +108,19 @@ class AssistantCache:
     async def get(self, rt: Runtime) -> Assistant | None:
         async with rt.db.scope() as session:
             version = await kb_version(session)
-        return await self.for_version(rt, version)
+        return (await self.for_version(rt, version))[1]
 
-    async def for_version(self, rt: Runtime, version: tuple[int, str]) -> Assistant | None:
-        """The Assistant for `version` (read by the caller in its own unit of work)."""
+    async def latest(self, rt: Runtime) -> tuple[KBVersion, Assistant | None]:
+        """The assistant built last and its knowledge-base version (built now if there is none yet)."""
+        if self._version is None:
+            await self.get(rt)
+        assert self._version is not None
+        return self._version, self._assistant
+
+    async def for_version(self, rt: Runtime, version: KBVersion) -> tuple[KBVersion, Assistant | None]:
+        """The assistant for `version` (read by the caller), or for a later one if the topics changed again."""
         if version == self._version:
-            return self._assistant
+            return version, self._assistant
         async with rt.db.scope() as session:
             version = await kb_version(session)
             topics = await load_topics(session)
@@ -121,7 +134,7 @@ class AssistantCache:
                     else None
                 )
                 self._version = version
-        return self._assistant
+            return self._version, self._assistant
 
 
 @dataclass(frozen=True)
@@ -146,50 +159,92 @@ def reply_metadata(reply: AssistantReply, in_reply_to: int) -> dict[str, Any]:
     return meta
 
 
-async def answer_visitor_message(rt: Runtime, conversation_id: uuid.UUID, message_id: int) -> None:
+@dataclass(frozen=True)
+class _ReplyWrite:
+    """An assistant reply to store, if the knowledge base is still at `version` (None: nothing to store)."""
+
+    version: KBVersion
+    message: conversations.NewMessage | None
+
+    def order(self) -> str:
+        return str(self.message.conversation_id) if self.message is not None else ""
+
+
+@dataclass(frozen=True)
+class _Stale:
+    """The knowledge base changed since the reply was ranked: rank again on `version`."""
+
+    version: KBVersion
+
+
+async def _write_replies(
+    session: AsyncSession, writes: list[_ReplyWrite]
+) -> list[conversations.StoredMessage | _Stale | DomainError | None]:
+    """Store the replies ranked on the current knowledge base; one version read for the batch."""
+    version = await kb_version(session)
+    current = [w.message for w in writes if w.version == version and w.message is not None]
+    stored = iter(await conversations.store_messages(session, current))
+    return [
+        _Stale(version) if w.version != version else None if w.message is None else next(stored)
+        for w in writes
+    ]
+
+
+def reply_writer(rt: Runtime) -> GroupCommit[_ReplyWrite, conversations.StoredMessage | _Stale | None]:
+    """The process's group commit of assistant replies (a burst of questions shares each transaction)."""
+    found = rt.extensions.get(REPLY_WRITER_KEY)
+    if found is None:
+        found = rt.extensions[REPLY_WRITER_KEY] = GroupCommit(
+            rt, "assistant-reply-writer", _write_replies, order=_ReplyWrite.order
+        )
+    return cast(GroupCommit[_ReplyWrite, conversations.StoredMessage | _Stale | None], found)
+
+
+async def answer_visitor_message(rt: Runtime, turn: VisitorTurn) -> None:
     """The assistant's turn: answer a visitor message while the conversation is with the bot.
 
-    Runs after the visitor's message is committed. An operator request hands the conversation
+    Runs after the visitor's message is committed, from what that commit saw (status, language,
+    body): no read of its own. The reply is stored only if the conversation is still with the
+    bot and the knowledge base is still the one it was ranked on (both checked in the reply's
+    transaction; after a change it is ranked again). An operator request hands the conversation
     to the handoff step after the assistant's acknowledgement is stored.
     """
-    cache: AssistantCache = rt.extensions["assistant"]
-    async with rt.db.scope() as session:
-        conv = await conversations.get_conversation(session, conversation_id)
-        if conv.status != ConversationStatus.BOT:
-            return
-        message = await session.get(Message, message_id)
-        if message is None or message.sender != Sender.VISITOR:
-            return
-        text, lang_hint = message.body, conv.language
-        # Same unit of work as the reads above: on SQLite every scope queues for the one connection.
-        version = await kb_version(session)
-    assistant = await cache.for_version(rt, version)
-    if assistant is None:
-        # No knowledge base yet: nothing to answer from, but a request for a person still counts.
-        log.warning("knowledge base is empty; the assistant can only hand off")
-        if detect_intent(text).name == "operator":
-            await request_handoff(rt, conversation_id, reason="visitor_request")
+    if turn.status != ConversationStatus.BOT:
         return
-    reply, shed = await _reply(rt, cache, assistant, text, lang_hint)
-    answer, llm_meta = reply.answer, dict[str, Any]()
-    if rt.settings.llm_base_url and reply.topic_id is not None:
-        answer, llm_meta = await _rewrite_with_llm(rt, conversation_id, text, reply, assistant)
-    async with rt.db.scope() as session:
-        conv = await conversations.get_conversation(session, conversation_id)
-        if conv.status != ConversationStatus.BOT:
+    cache: AssistantCache = rt.extensions["assistant"]
+    version, assistant = await cache.latest(rt)
+    while True:
+        if assistant is None:
+            outcome = await reply_writer(rt).submit(_ReplyWrite(version, None))
+            if isinstance(outcome, _Stale):
+                version, assistant = await cache.for_version(rt, outcome.version)
+                continue
+            # No knowledge base yet: nothing to answer from, but a request for a person still counts.
+            log.warning("knowledge base is empty; the assistant can only hand off")
+            if detect_intent(turn.body).name == "operator":
+                await request_handoff(rt, turn.conversation_id, reason="visitor_request")
             return
-        if reply.lang != conv.language:
-            conv.language = reply.lang
-        meta = {**reply_metadata(reply, message_id), **llm_meta}
+        reply, shed = await _reply(rt, cache, assistant, turn.body, turn.language)
+        answer, llm_meta = reply.answer, dict[str, Any]()
+        if rt.settings.llm_base_url and reply.topic_id is not None:
+            answer, llm_meta = await _rewrite_with_llm(rt, turn.conversation_id, turn.body, reply, assistant)
+        meta = {**reply_metadata(reply, turn.message_id), **llm_meta}
         if shed:
             meta["embeddings"] = "shed"
-        await conversations.append_message(
-            session, conv, sender=Sender.ASSISTANT, body=answer, meta=meta,
-            client_message_id=f"assistant-{message_id}",
+        message = conversations.NewMessage(
+            turn.conversation_id, answer, f"assistant-{turn.message_id}", sender=Sender.ASSISTANT.value,
+            status=ConversationStatus.BOT.value, language=reply.lang, meta=meta,
         )
+        try:
+            outcome = await reply_writer(rt).submit(_ReplyWrite(version, message))
+        except NotFound:
+            return  # no longer with the bot (an operator or the queue has it): the reply is not sent
+        if not isinstance(outcome, _Stale):
+            break
+        version, assistant = await cache.for_version(rt, outcome.version)
     if reply.intent == "operator":
         # Its own unit of work (never inside an open scope: SQLite has one connection).
-        await request_handoff(rt, conversation_id, reason="visitor_request")
+        await request_handoff(rt, turn.conversation_id, reason="visitor_request")
 
 
 async def _reply(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -18,14 +18,17 @@ from sportello.conversations.schemas import (
     QueueStatus,
 )
 from sportello.deps import BearerToken, RuntimeDep, preferred_language
+from sportello.groupcommit import GroupCommit
 from sportello.operators.service import authenticated_operator
 from sportello.privacy.identity import verified_customer_ref
 from sportello.queue import service as queue_service
 from sportello.queue.live import send_operator_message
 from sportello.ratelimit import Limit
+from sportello.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
+CREATOR_KEY = "conversations.creator"
 NOT_FOUND_DOC: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown conversation or wrong token (never says which)."}}
 
 
@@ -50,12 +53,18 @@ async def create_conversation(
     # Only a reference the shop signed is stored: a typed-in one would open someone else's identity.
     ref = verified_customer_ref(rt.settings.widget_identity_secret, data.customer_ref, data.customer_hmac)
     data = data.model_copy(update={"customer_ref": ref, "customer_hmac": None})
-    async with rt.db.scope() as session:
-        conv, token = await service.create_conversation(
-            session, data, language=lang, user_agent=request.headers.get("user-agent")
-        )
-        read = ConversationRead.model_validate(conv, from_attributes=True)
+    read, token = await creator(rt).submit(
+        service.NewConversation(data, lang, request.headers.get("user-agent"))
+    )
     return ConversationCreated(**read.model_dump(), token=token)
+
+
+def creator(rt: Runtime) -> GroupCommit[service.NewConversation, tuple[ConversationRead, str]]:
+    """The process's group commit of new widget conversations: a burst of visitors shares each insert."""
+    found = rt.extensions.get(CREATOR_KEY)
+    if found is None:
+        found = rt.extensions[CREATOR_KEY] = GroupCommit(rt, "conversation-creator", service.create_conversations)
+    return cast(GroupCommit[service.NewConversation, tuple[ConversationRead, str]], found)
 
 
 @router.get("/{conversation_id}", response_model=ConversationRead, responses=NOT_FOUND_DOC)

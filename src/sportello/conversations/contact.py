@@ -32,7 +32,7 @@ from sportello.conversations.models import Conversation, ConversationStatus, Mes
 from sportello.errors import Conflict
 from sportello.notifications.links import REOPEN_HOOKS
 from sportello.notifications.service import customer_channel
-from sportello.runtime import Runtime
+from sportello.runtime import Runtime, VisitorTurn
 from sportello.sla import service as sla
 from sportello.tickets import service as tickets
 from sportello.tickets.contactinfo import (
@@ -285,8 +285,16 @@ async def _post(
     )
 
 
-async def handle_visitor_message(rt: Runtime, conversation_id: uuid.UUID, message_id: int) -> None:
-    """The contact dialogue's turn (awaiting_contact), or a customer reply on the ticket (ticketed)."""
+async def handle_visitor_message(rt: Runtime, turn: VisitorTurn) -> None:
+    """The contact dialogue's turn (awaiting_contact), or a customer reply on the ticket (ticketed).
+
+    A message stored while the assistant had the conversation is the assistant's, not the
+    dialogue's (when its hand-off leads here, offer_contact_options marks it answered anyway),
+    so it costs no read here: in a burst of new visitors every message is such a one.
+    """
+    if turn.status == S.BOT:
+        return
+    conversation_id, message_id = turn.conversation_id, turn.message_id
     now = clock(rt)
     config = sla.sla_config(rt.settings)
     async with rt.db.scope() as session:

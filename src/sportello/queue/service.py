@@ -602,6 +602,37 @@ async def visitor_returned(session: AsyncSession, conversation_id: uuid.UUID) ->
     return bool(returned)
 
 
+async def visitors_returned(session: AsyncSession, conversation_ids: Sequence[uuid.UUID]) -> None:
+    """visitor_returned for sockets opening together, with one read for all of them."""
+    pending = QueueEntry.gone_deadline_at.is_not(None), QueueEntry.ended_at.is_(None)
+    found = await session.execute(
+        select(QueueEntry.conversation_id).where(QueueEntry.conversation_id.in_(set(conversation_ids)), *pending)
+    )
+    for conversation_id in sorted(set(found.scalars())):
+        await visitor_returned(session, conversation_id)
+
+
+async def visitors_left(
+    session: AsyncSession, settings: Settings, departures: Sequence[tuple[uuid.UUID, datetime]]
+) -> None:
+    """visitor_left for each (conversation, when) of sockets closing together, with one read for all."""
+    waiting = (
+        QueueEntry.state.in_(WAITING_STATES), QueueEntry.ended_at.is_(None), QueueEntry.gone_deadline_at.is_(None)
+    )
+    found = set(
+        (
+            await session.execute(
+                select(QueueEntry.conversation_id).where(
+                    QueueEntry.conversation_id.in_({conv_id for conv_id, _ in departures}), *waiting
+                )
+            )
+        ).scalars()
+    )
+    for conversation_id, now in sorted(departures):
+        if conversation_id in found:
+            await visitor_left(session, settings, conversation_id, now)
+
+
 async def visitor_left(
     session: AsyncSession, settings: Settings, conversation_id: uuid.UUID, now: datetime
 ) -> bool:

@@ -26,8 +26,10 @@ class ConversationCursor:
         self.last_seq = last_seq
         self._fetch_after = fetch_after
 
-    async def catch_up(self) -> list[dict[str, Any]]:
-        rows = await self._fetch_after(self.conversation_id, self.last_seq)
+    async def catch_up(self, rows: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The messages after the last one sent; `rows` if the caller has just read them itself."""
+        if rows is None:
+            rows = await self._fetch_after(self.conversation_id, self.last_seq)
         out = [m for m in rows if m["seq"] > self.last_seq]
         if out:
             self.last_seq = out[-1]["seq"]

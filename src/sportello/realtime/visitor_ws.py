@@ -8,17 +8,20 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sportello.conversations import service
 from sportello.conversations.intake import receive_visitor_message
 from sportello.conversations.schemas import MessageCreate, MessageRead
 from sportello.errors import DomainError, NotFound
+from sportello.groupcommit import GroupCommit
 from sportello.middleware import origin_allowed
 from sportello.queue import service as queue
 from sportello.realtime.stream import ConversationCursor, run_until_first_ends
@@ -35,6 +38,8 @@ CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012  # the server is stopping: the visitor did not leave
 ABUSE_LIMIT = 10
 ABUSE_WINDOW = 60.0
+OPENINGS_KEY = "realtime.visitor_socket_openings"
+DEPARTURES_KEY = "realtime.visitor_socket_departures"
 
 
 class AbuseCounter:
@@ -55,8 +60,49 @@ class AbuseCounter:
 
 async def fetch_messages_after(rt: Runtime, conversation_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
     async with rt.db.scope() as session:
-        rows = await service.list_messages(session, conversation_id, after=after, limit=1000)
-        return [MessageRead.model_validate(m).model_dump(mode="json") for m in rows]
+        return await _messages_after(session, conversation_id, after)
+
+
+async def _messages_after(session: AsyncSession, conversation_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
+    rows = await service.list_messages(session, conversation_id, after=after, limit=1000)
+    return [MessageRead.model_validate(m).model_dump(mode="json") for m in rows]
+
+
+@dataclass(frozen=True)
+class _Opening:
+    conversation_id: uuid.UUID
+    token: str
+    after: int
+
+
+async def _open_sockets(session: AsyncSession, openings: list[_Opening]) -> list[list[dict[str, Any]] | DomainError]:
+    """Check the tokens, cancel queue grace periods and read the backlogs of sockets opening together.
+
+    On SQLite every unit of work and every statement queues for the one connection; in a burst of
+    new visitors each socket's opening was two units of work and three statements. Now sockets
+    opening together share one unit of work and two statements, and a new conversation's backlog
+    is not read at all (its last sequence number says there is none).
+    """
+    last_seqs = await service.visitor_last_seqs(session, [(o.conversation_id, o.token) for o in openings])
+    await queue.visitors_returned(
+        session, [o.conversation_id for o, seq in zip(openings, last_seqs, strict=True) if seq is not None]
+    )
+    out: list[list[dict[str, Any]] | DomainError] = []
+    for o, last_seq in zip(openings, last_seqs, strict=True):
+        if last_seq is None:
+            out.append(NotFound(service.NOT_FOUND))
+        else:
+            out.append(await _messages_after(session, o.conversation_id, o.after) if last_seq > o.after else [])
+    return out
+
+
+def _openings(rt: Runtime) -> GroupCommit[_Opening, list[dict[str, Any]]]:
+    found = rt.extensions.get(OPENINGS_KEY)
+    if found is None:
+        found = rt.extensions[OPENINGS_KEY] = GroupCommit(
+            rt, "visitor-socket-openings", _open_sockets, order=lambda o: str(o.conversation_id)
+        )
+    return cast(GroupCommit[_Opening, list[dict[str, Any]]], found)
 
 
 async def send_json(ws: WebSocket, payload: dict[str, Any]) -> None:
@@ -84,15 +130,22 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
         await ws.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
     try:
-        async with rt.db.scope() as session:
-            conv = await service.get_for_visitor(session, conversation_id, token)
-            conv_id = conv.id
-            await queue.visitor_returned(session, conv_id)
+        conv_id = service.parse_id(conversation_id)
     except NotFound:
         await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
         return
-
+    # Subscribed before the backlog is read, so a message committed in between is not missed.
     sub = rt.bus.subscribe(service.conversation_channel(conv_id))
+    try:
+        backlog = await _openings(rt).submit(_Opening(conv_id, token, max(after, 0)))
+    except NotFound:
+        sub.close()
+        await ws.close(code=CLOSE_NOT_FOUND, reason="conversation not found")
+        return
+    except BaseException:
+        sub.close()
+        raise
+
     rt.metrics.open_sockets.labels("visitor").inc()
     open_here: Counter[uuid.UUID] = rt.extensions.setdefault("visitor_sockets", Counter())
     open_here[conv_id] += 1
@@ -101,7 +154,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
     )
     left = True
     try:
-        for message in await cursor.catch_up():
+        for message in await cursor.catch_up(backlog):
             await send_json(ws, {"type": "message", "message": message})
         await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
         await run_until_first_ends(_read_frames(rt, ws, conv_id, token), _write_events(rt, ws, sub, cursor))
@@ -123,11 +176,23 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
 async def _visitor_left(rt: Runtime, conv_id: uuid.UUID) -> None:
     """No socket of this conversation is open here any more: the queue may start its grace period."""
     try:
-        async with rt.db.scope() as session:
-            await queue.visitor_left(session, rt.settings, conv_id, rt.extensions.get("clock", utc_now)())
+        await _departures(rt).submit((conv_id, rt.extensions.get("clock", utc_now)()))
     except Exception:
         # The socket is gone either way; a waiting visitor then stays queued until the wait timeout.
         log.exception("could not record a visitor leaving", extra={"conversation_id": str(conv_id)})
+
+
+def _departures(rt: Runtime) -> GroupCommit[tuple[uuid.UUID, datetime], None]:
+    """Sockets closing together share one unit of work and one read (most are not in the queue)."""
+    found = rt.extensions.get(DEPARTURES_KEY)
+    if found is None:
+
+        async def write(session: AsyncSession, departures: list[tuple[uuid.UUID, datetime]]) -> list[None]:
+            await queue.visitors_left(session, rt.settings, departures)
+            return [None] * len(departures)
+
+        found = rt.extensions[DEPARTURES_KEY] = GroupCommit(rt, "visitor-socket-departures", write)
+    return cast(GroupCommit[tuple[uuid.UUID, datetime], None], found)
 
 
 async def _still_here(rt: Runtime, conv_id: uuid.UUID) -> None:
