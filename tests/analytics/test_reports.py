@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -243,7 +245,9 @@ async def test_rollup_follows_later_changes(client: httpx.AsyncClient) -> None:
     h.question(cid, now, "quando?", topic="dates")
     await h.write(rt)
     hdr = await supervisor(client)
-    today = {"from": utc_now().date().isoformat(), "to": utc_now().date().isoformat()}
+    # The shop's day, not UTC's: between 23:00 and 24:00 UTC they differ in Rome.
+    local = datetime.now(ZoneInfo(rt.settings.timezone)).date().isoformat()
+    today = {"from": local, "to": local}
     first = await client.get("/api/v1/reports/outcomes", params={**today}, headers=hdr)
     assert first.json()["outcomes"][0]["conversations"] == 1
     op = await make_operator(rt, "x@example.com")
