@@ -67,6 +67,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             url, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None, **kwargs
         )
         _roll_back_only_open_transactions(engine)
+        _commit_only_open_transactions(engine)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -100,6 +101,24 @@ def _roll_back_only_open_transactions(engine: AsyncEngine) -> None:
             return
         if dbapi_conn.driver_connection.in_transaction:
             dbapi_conn.rollback()
+
+
+def _commit_only_open_transactions(engine: AsyncEngine) -> None:
+    """Send COMMIT to the database thread only if a transaction is open.
+
+    sqlite3 opens a transaction at the first write, so a unit of work that only read has
+    nothing to commit, and the visitor-message batch commits on the database thread itself;
+    through aiosqlite each COMMIT is still a round trip to that thread (~50 µs of CPU).
+    sqlite3's own commit() makes the same check and does nothing when none is open.
+    """
+    dialect = engine.dialect
+    commit = dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if dbapi_connection.driver_connection.in_transaction:
+            commit(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
 
 
 # A connection used this recently is trusted without a round trip; one idle longer is pinged.

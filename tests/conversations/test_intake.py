@@ -76,3 +76,31 @@ async def test_a_wrong_token_in_a_batch_fails_only_its_own_message(settings: Set
         assert all(m.sender == "visitor" and m.metadata == {} for m in stored)
     finally:
         await rt.stop()
+
+
+async def test_a_batch_the_database_rejects_is_undone_and_stored_one_by_one(settings: Settings) -> None:
+    """A message the database refuses (no body) fails alone; the others are stored once, in order.
+
+    On SQLite the batch commits on the database thread; the statements that ran there before
+    the failure must be undone, or the one-by-one retry would store them twice.
+    """
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        async with rt.db.scope() as session:
+            conv, token = await service.create_conversation(session, ConversationCreate(), language="it", user_agent=None)
+        bad = MessageCreate.model_construct(body=None, client_message_id=None)
+        outcomes = await asyncio.gather(
+            *(receive_visitor_message(rt, conv.id, token, bad if i == 2 else MessageCreate(body=f"m{i}")) for i in range(5)),
+            return_exceptions=True,
+        )
+        assert [isinstance(o, Exception) for o in outcomes] == [False, False, True, False, False]
+        async with rt.db.scope() as session:
+            rows = (
+                await session.execute(select(Message).where(Message.conversation_id == conv.id).order_by(Message.seq))
+            ).scalars().all()
+            stored = await session.get(Conversation, conv.id)
+        assert [(m.seq, m.body) for m in rows] == [(1, "m0"), (2, "m1"), (3, "m3"), (4, "m4")]
+        assert stored is not None and stored.last_seq == 4
+    finally:
+        await rt.stop()

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -249,10 +249,21 @@ _SQLITE_INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, client_message_id) DO NOTHING RETURNING id"
 )
 _SQLITE_GIVE_BACK = "UPDATE conversations SET last_seq = last_seq - 1 WHERE id = ?"
+_SQLITE_STORED = (
+    "SELECT id, seq, sender, body, channel, created_at, metadata, client_message_id FROM messages "
+    "WHERE conversation_id = ? AND client_message_id = ?"
+)
 
 
 def _sqlite_batch(conn: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | None]:
-    """Runs on the database thread: (id | None, seq, status, channel) per row, None if no access."""
+    """Runs on the database thread and commits there: one round trip for the batch and its commit.
+
+    Per row: None if no access, else (id, seq, status, channel, stored), where `stored` is the
+    earlier message's row when the client id was already stored (and id is None). All the writer
+    needs is read before the commit, so nothing can fail once the batch is committed (a failure
+    after it would make the writer store the batch again); an error before it leaves the open
+    transaction to the session's rollback.
+    """
     out: list[tuple[Any, ...] | None] = []
     for conv_key, token_hash, when, sender, body, meta, cmid in rows:
         bumped = conn.execute(_SQLITE_BUMP, (when, when, conv_key, token_hash)).fetchone()
@@ -261,9 +272,12 @@ def _sqlite_batch(conn: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...
             continue
         seq, status, channel = bumped
         new = conn.execute(_SQLITE_INSERT, (conv_key, seq, sender, body, channel, when, meta, cmid)).fetchone()
+        stored = None
         if new is None:
             conn.execute(_SQLITE_GIVE_BACK, (conv_key,))
-        out.append((new[0] if new else None, seq, status, channel))
+            stored = conn.execute(_SQLITE_STORED, (conv_key, cmid)).fetchone()
+        out.append((new[0] if new else None, seq, status, channel, stored))
+    conn.commit()
     return out
 
 
@@ -294,8 +308,10 @@ async def _store_visitor_messages_sqlite(
             Sender.VISITOR.value, r.body, empty_meta, r.client_message_id,
         ))
     driver: Any = (await conn.get_raw_connection()).driver_connection
-    # aiosqlite runs a callable on its connection thread: one round trip for the batch.
+    # aiosqlite runs a callable on its connection thread: one round trip for the batch and its
+    # commit (the session's own commit then finds no open transaction and skips the round trip).
     results = await driver._execute(lambda: _sqlite_batch(driver._conn, rows))
+    stored_row = _sqlite_message_row(dialect)
     pending = iter(zip(requests, conv_ids, results, strict=False))
     done: list[StoredMessage | DomainError] = []
     for slot in out:
@@ -306,12 +322,29 @@ async def _store_visitor_messages_sqlite(
         if result is None:
             done.append(NotFound(NOT_FOUND))
             continue
-        new_id, seq, status, channel = result
+        new_id, seq, status, channel, stored = result
         if new_id is None:
-            done.append(StoredMessage(await _stored_by_client_id(session, conv_id, r.client_message_id), False, status))
+            done.append(StoredMessage(stored_row(conv_id, stored), False, status))
         else:
             done.append(_stored_visitor_message(session, conv_id, new_id, seq, status, channel, r.body, now, r.client_message_id))
     return done
+
+
+def _sqlite_message_row(dialect: Any) -> Callable[[uuid.UUID, tuple[Any, ...]], MessageRead]:
+    """Reads a raw `_SQLITE_STORED` row through the columns' own result processors."""
+    columns = Message.__table__.c
+    time_result = columns.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    json_result = columns.metadata.type.dialect_impl(dialect).result_processor(dialect, None)
+
+    def read(conv_id: uuid.UUID, row: tuple[Any, ...]) -> MessageRead:
+        msg_id, seq, sender, body, channel, created_at, meta, cmid = row
+        return MessageRead(
+            id=msg_id, conversation_id=conv_id, seq=seq, sender=sender, body=body, channel=channel,
+            created_at=time_result(created_at) if time_result else created_at,
+            metadata=json_result(meta) if json_result else meta, client_message_id=cmid,
+        )
+
+    return read
 
 
 # One statement per message, so a batch goes to PostgreSQL as one pipelined round trip: lock the
