@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -311,7 +311,6 @@ async def _store_visitor_messages_sqlite(
     # aiosqlite runs a callable on its connection thread: one round trip for the batch and its
     # commit (the session's own commit then finds no open transaction and skips the round trip).
     results = await driver._execute(lambda: _sqlite_batch(driver._conn, rows))
-    stored_row = _sqlite_message_row(dialect)
     pending = iter(zip(requests, conv_ids, results, strict=False))
     done: list[StoredMessage | DomainError] = []
     for slot in out:
@@ -324,27 +323,23 @@ async def _store_visitor_messages_sqlite(
             continue
         new_id, seq, status, channel, stored = result
         if new_id is None:
-            done.append(StoredMessage(stored_row(conv_id, stored), False, status))
+            done.append(StoredMessage(_sqlite_message_row(dialect, conv_id, stored), False, status))
         else:
             done.append(_stored_visitor_message(session, conv_id, new_id, seq, status, channel, r.body, now, r.client_message_id))
     return done
 
 
-def _sqlite_message_row(dialect: Any) -> Callable[[uuid.UUID, tuple[Any, ...]], MessageRead]:
-    """Reads a raw `_SQLITE_STORED` row through the columns' own result processors."""
+def _sqlite_message_row(dialect: Any, conv_id: uuid.UUID, row: tuple[Any, ...]) -> MessageRead:
+    """A raw `_SQLITE_STORED` row read through the columns' own result processors."""
     columns = Message.__table__.c
     time_result = columns.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
     json_result = columns.metadata.type.dialect_impl(dialect).result_processor(dialect, None)
-
-    def read(conv_id: uuid.UUID, row: tuple[Any, ...]) -> MessageRead:
-        msg_id, seq, sender, body, channel, created_at, meta, cmid = row
-        return MessageRead(
-            id=msg_id, conversation_id=conv_id, seq=seq, sender=sender, body=body, channel=channel,
-            created_at=time_result(created_at) if time_result else created_at,
-            metadata=json_result(meta) if json_result else meta, client_message_id=cmid,
-        )
-
-    return read
+    msg_id, seq, sender, body, channel, created_at, meta, cmid = row
+    return MessageRead(
+        id=msg_id, conversation_id=conv_id, seq=seq, sender=sender, body=body, channel=channel,
+        created_at=time_result(created_at) if time_result else created_at,
+        metadata=json_result(meta) if json_result else meta, client_message_id=cmid,
+    )
 
 
 # One statement per message, so a batch goes to PostgreSQL as one pipelined round trip: lock the
