@@ -213,9 +213,11 @@ async def store_visitor_messages(
     """Store each visitor message as store_message would, in order, in the session's transaction.
 
     A request's own failure (wrong token: NotFound) is returned in its place and touches no row.
-    On SQLite the statements of the whole batch run in one call on the database thread: through
-    the async adapter every statement costs four round trips to that thread, which the profile
-    showed to be most of a message's cost. On PostgreSQL the batch is one pipelined round trip of
+    On SQLite the statements of the whole batch and its commit run in one call on the database
+    thread: through the async adapter every statement costs four round trips to that thread,
+    which the profile showed to be most of a message's cost. That commit ends the session's
+    transaction, so the session must hold nothing else (the writer's unit of work holds only
+    the batch). On PostgreSQL the batch is one pipelined round trip of
     one statement per message, sent on asyncpg directly: building and compiling two SQLAlchemy
     statements per message cost ~850 µs of CPU, more than everything else on the path.
     """
