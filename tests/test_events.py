@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -78,3 +79,20 @@ async def test_subscribers_resync_after_redis_drops_the_connection(settings: Set
         await admin.aclose()
         await a.stop()
         await b.stop()
+
+
+async def test_a_message_fanned_out_to_several_sockets_is_encoded_once() -> None:
+    from sportello.events import MemoryBus
+    from sportello.realtime.stream import message_frame
+
+    bus = MemoryBus()
+    visitor, operator = bus.subscribe("conv:1"), bus.subscribe("conv:1")
+    message = {"id": 7, "seq": 1, "body": "ciao è", "conversation_id": "1"}
+    await bus.publish("conv:1", {"type": "message.created", "message": message})
+    seen_by_visitor, seen_by_operator = await visitor.get(), await operator.get()
+    first = message_frame(seen_by_visitor["message"], seen_by_visitor)
+    # The same text object: the second socket reused the first one's encoding.
+    assert message_frame(seen_by_operator["message"], seen_by_operator) is first
+    assert json.loads(first) == {"type": "message", "message": message}
+    # A message read back from the database (not the live event's) is encoded on its own.
+    assert json.loads(message_frame(dict(message))) == json.loads(first)

@@ -74,6 +74,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             if state.asyncio_safe and not state.terminate_only and dbapi_conn.driver_connection._conn.in_transaction:
                 dbapi_conn.rollback()
 
+        _commit_only_open_transactions(engine)
+
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
             use_one_hop_cursors(dbapi_conn)
@@ -90,6 +92,24 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=10, max_overflow=20, **kwargs)
     _check_connections_on_checkout(engine)
     return engine
+
+
+def _commit_only_open_transactions(engine: AsyncEngine) -> None:
+    """Send COMMIT to the database thread only if a transaction is open.
+
+    sqlite3 opens a transaction at the first write, so a unit of work that only read has
+    nothing to commit, and through aiosqlite each COMMIT is a round trip to that thread (~50 µs
+    of CPU).
+    sqlite3's own commit() makes the same check and does nothing when none is open.
+    """
+    dialect = engine.dialect
+    commit = dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if dbapi_connection.driver_connection.in_transaction:
+            commit(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
 
 
 # A connection used this recently is trusted without a round trip; one idle longer is pinged.

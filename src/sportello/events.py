@@ -42,6 +42,17 @@ def take_pending(session: AsyncSession) -> list[Envelope]:
     return pending
 
 
+class SharedEvent(dict[str, Any]):
+    """An event as this process's subscribers receive it: one object for all of them.
+
+    `encoded` keeps a wire form the first subscriber computed, so an event fanned out to several
+    sockets (a message echoed to its visitor and delivered to the operators) is serialised once.
+    """
+
+    __slots__ = ("encoded",)
+    encoded: str
+
+
 @dataclass(eq=False)
 class Subscription:
     """A bounded queue of events for one subscriber on a set of channels."""
@@ -105,8 +116,12 @@ class EventBus:
         return len({s for subs in self._subs.values() for s in subs})
 
     def _dispatch(self, channel: str, event: dict[str, Any]) -> None:
-        for sub in list(self._subs.get(channel, ())):
-            sub.deliver(event)
+        subs = self._subs.get(channel)
+        if not subs:
+            return
+        shared = SharedEvent(event)
+        for sub in list(subs):
+            sub.deliver(shared)
 
     def _dispatch_all(self, event: dict[str, Any]) -> None:
         for sub in {s for subs in self._subs.values() for s in subs}:

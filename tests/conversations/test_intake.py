@@ -95,3 +95,34 @@ async def test_a_bad_id_first_in_a_batch_does_not_shift_the_others(settings: Set
         assert [(m.body, m.client_message_id) for m in stored] == [(f"m{i}", f"c{i}") for i in range(3)]
     finally:
         await rt.stop()
+
+
+async def test_a_batch_the_database_rejects_is_undone_and_stored_one_by_one(settings: Settings) -> None:
+    """A message the database refuses (no body) fails alone; the others are each stored once.
+
+    The statements that ran before the failure must be undone, or the one-by-one retry would
+    store them twice.
+    """
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        async with rt.db.scope() as session:
+            conv, token = await service.create_conversation(session, ConversationCreate(), language="it", user_agent=None)
+        bad = MessageCreate.model_construct(body=None, client_message_id=None)
+        outcomes = await asyncio.gather(
+            *(receive_visitor_message(rt, conv.id, token, bad if i == 2 else MessageCreate(body=f"m{i}")) for i in range(5)),
+            return_exceptions=True,
+        )
+        assert [isinstance(o, Exception) for o in outcomes] == [False, False, True, False, False]
+        async with rt.db.scope() as session:
+            rows = (
+                await session.execute(select(Message).where(Message.conversation_id == conv.id).order_by(Message.seq))
+            ).scalars().all()
+            stored = await session.get(Conversation, conv.id)
+        # Sent concurrently, so in no particular order (on PostgreSQL each first awaits the
+        # Redis rate limiter): each good one once, numbered without a gap.
+        assert [m.seq for m in rows] == [1, 2, 3, 4]
+        assert sorted(m.body for m in rows) == ["m0", "m1", "m3", "m4"]
+        assert stored is not None and stored.last_seq == 4
+    finally:
+        await rt.stop()

@@ -36,7 +36,7 @@ from sportello.operators.service import (
     operator_channel,
 )
 from sportello.queue import live, routing
-from sportello.realtime.stream import ConversationCursor, run_until_first_ends
+from sportello.realtime.stream import ConversationCursor, message_frame, run_until_first_ends
 from sportello.realtime.visitor_ws import AbuseCounter, error_frame, fetch_messages_after, send_json
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
@@ -72,9 +72,9 @@ class OperatorHub:
         self.cursors[key] = cursor
         await self.send_messages(await cursor.catch_up())
 
-    async def send_messages(self, messages: list[dict[str, Any]]) -> None:
+    async def send_messages(self, messages: list[dict[str, Any]], event: dict[str, Any] | None = None) -> None:
         for message in messages:
-            await send_json(self.ws, {"type": "message", "message": message})
+            await self.ws.send_text(message_frame(message, event))
 
     async def beat(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -100,7 +100,7 @@ class OperatorHub:
             if kind == "message.created":
                 cursor = self.cursors.get(str(event["message"]["conversation_id"]))
                 if cursor is not None:
-                    await self.send_messages(await cursor.accept(event["message"]))
+                    await self.send_messages(await cursor.accept(event["message"]), event)
                 continue
             if kind == "bus.resync":
                 for cursor in list(self.cursors.values()):

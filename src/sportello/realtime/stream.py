@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
+
+from sportello.events import SharedEvent
 
 FetchAfter = Callable[[uuid.UUID, int], Awaitable[Sequence[dict[str, Any]]]]
 
@@ -44,6 +47,24 @@ class ConversationCursor:
             self.last_seq = seq
             return [message]
         return await self.catch_up()
+
+
+def encode(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def message_frame(message: dict[str, Any], event: dict[str, Any] | None = None) -> str:
+    """The text of the `message` frame carrying `message`.
+
+    When it is the message of the live `event`, the text is kept on the event: the visitor's
+    echo and each operator's socket send the same frame, so it is encoded once per process.
+    """
+    if isinstance(event, SharedEvent) and message is event.get("message"):
+        text: str | None = getattr(event, "encoded", None)
+        if text is None:
+            text = event.encoded = encode({"type": "message", "message": message})
+        return text
+    return encode({"type": "message", "message": message})
 
 
 async def run_until_first_ends(*coros: Coroutine[Any, Any, None]) -> None:

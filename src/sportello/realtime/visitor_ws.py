@@ -24,7 +24,12 @@ from sportello.errors import DomainError, NotFound
 from sportello.groupcommit import GroupCommit
 from sportello.middleware import origin_allowed
 from sportello.queue import service as queue
-from sportello.realtime.stream import ConversationCursor, run_until_first_ends
+from sportello.realtime.stream import (
+    ConversationCursor,
+    encode,
+    message_frame,
+    run_until_first_ends,
+)
 from sportello.runtime import Runtime
 from sportello.timeutil import utc_now
 
@@ -106,7 +111,7 @@ def _openings(rt: Runtime) -> GroupCommit[_Opening, list[dict[str, Any]]]:
 
 
 async def send_json(ws: WebSocket, payload: dict[str, Any]) -> None:
-    await ws.send_text(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+    await ws.send_text(encode(payload))
 
 
 def observe_delivery(rt: Runtime, message: dict[str, Any]) -> None:
@@ -155,7 +160,7 @@ async def visitor_socket(ws: WebSocket, conversation_id: str, token: str = "", a
     left = True
     try:
         for message in await cursor.catch_up(backlog):
-            await send_json(ws, {"type": "message", "message": message})
+            await ws.send_text(message_frame(message))
         await send_json(ws, {"type": "ready", "last_seq": cursor.last_seq})
         await run_until_first_ends(_read_frames(rt, ws, conv_id, token), _write_events(rt, ws, sub, cursor))
     except WebSocketDisconnect as exc:
@@ -212,11 +217,11 @@ async def _write_events(rt: Runtime, ws: WebSocket, sub: Any, cursor: Conversati
             await _still_here(rt, cursor.conversation_id)
         elif kind == "message.created":
             for message in await cursor.accept(event["message"]):
-                await send_json(ws, {"type": "message", "message": message})
+                await ws.send_text(message_frame(message, event))
                 observe_delivery(rt, message)
         elif kind == "bus.resync":
             for message in await cursor.catch_up():
-                await send_json(ws, {"type": "message", "message": message})
+                await ws.send_text(message_frame(message))
         elif kind == "typing":
             if event.get("sender") != "visitor":
                 await send_json(ws, event)
