@@ -74,3 +74,33 @@ async def test_a_lone_item_is_written_at_once(settings: Settings) -> None:
         assert await asyncio.wait_for(commit.submit(7), 5) == 7
     finally:
         await rt.db.dispose()
+
+
+async def test_a_cancelled_submitter_in_a_failed_batch_leaves_the_others_answered(settings: Settings) -> None:
+    rt = Runtime(settings)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def write(session: AsyncSession, items: list[str]) -> list[str | DomainError]:
+        if items == ["hold"]:
+            started.set()
+            await release.wait()
+            return ["HOLD"]
+        if "gone" in items:
+            raise RuntimeError("the database refused the batch")
+        return [i.upper() for i in items]
+
+    commit: GroupCommit[str, str] = GroupCommit(rt, "test", write)
+    try:
+        hold = asyncio.ensure_future(commit.submit("hold"))
+        await started.wait()
+        # These three queue up behind the batch being written; the visitor of "gone" disconnects.
+        waiting = [asyncio.ensure_future(commit.submit(i)) for i in ("a", "gone", "b")]
+        await asyncio.sleep(0)
+        waiting[1].cancel()
+        release.set()
+        assert await asyncio.wait_for(hold, 5) == "HOLD"
+        a, b = await asyncio.wait_for(asyncio.gather(waiting[0], waiting[2]), 5)
+        assert (a, b) == ("A", "B")
+    finally:
+        await rt.db.dispose()

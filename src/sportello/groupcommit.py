@@ -85,7 +85,9 @@ class GroupCommit(Generic[T, R]):
                 outcomes = await self._write_batch(session, [p.item for p in batch])
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].result.set_exception(exc)
+                # A submitter that gave up (cancelled) has nothing to hear; the others still do.
+                if not batch[0].result.done():
+                    batch[0].result.set_exception(exc)
                 return
             log.warning("%s: batch failed; writing one by one", self.name, extra={"size": len(batch)})
             for pending in batch:

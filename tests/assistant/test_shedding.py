@@ -111,3 +111,26 @@ async def test_question_beyond_the_embedding_queue_is_answered_lexically(
     fourth = await _answer(http, await _ask(http))
     assert "embeddings" not in fourth["metadata"] and embedder.entered == 3
     assert rt.metrics.registry.get_sample_value("sportello_assistant_embeddings_shed_total") == 1.0
+
+
+class _BrokenAssistant(Assistant):
+    def reply(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("ranking blew up")
+
+
+async def test_a_fault_in_ranking_still_answers_and_offers_a_person(
+    settings: Settings, lucine_topics: list[Topic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "build_assistant", lambda topics, *a: _BrokenAssistant(topics))
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        rt = app.state.runtime
+        async with rt.db.scope() as session:
+            await replace_topics(session, lucine_topics, actor_type="test")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            answer = await _answer(http, await _ask(http))
+        await rt.idle()
+    assert answer["body"] == service.canned("failed", "it")
+    assert answer["metadata"]["topic_id"] is None
+    assert answer["metadata"]["quick_replies"], "the visitor is offered a person"

@@ -386,9 +386,12 @@ async def test_keyboard_only_login_accept_and_reply(page: Any, context: Any, liv
     await expect(dialog.get_by_role("button", name="Annulla")).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(dialog).to_have_count(0)
+    # A closed <dialog> leaves the accessibility tree before its close event removes it.
+    await expect(page.locator("dialog")).to_have_count(0)
     await expect(page.get_by_role("button", name="Termina")).to_be_focused()
     # The navigation is reachable by keyboard, and so is the first ticket control.
     await page.get_by_role("link", name="Ticket").focus()
+    await expect(page.get_by_role("link", name="Ticket")).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Ticket", exact=True)).to_be_visible()
 

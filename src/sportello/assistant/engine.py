@@ -20,6 +20,12 @@ CANNED: dict[str, dict[str, str]] = {
         "en": "I'm not sure I understood your question and I'd rather not give you wrong information. "
         "You can rephrase it, or I can put you in touch with a member of our staff.",
     },
+    "failed": {
+        "it": "Scusa, in questo momento non riesco a rispondere. Riprova tra poco, "
+        "oppure posso metterti in contatto con una persona del nostro staff.",
+        "en": "Sorry, I can't answer right now. Please try again in a moment, "
+        "or I can put you in touch with a member of our staff.",
+    },
     "operator": {
         "it": "Certo, ti metto in contatto con una persona del nostro staff.",
         "en": "Sure, I'll put you in touch with a member of our staff.",

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sportello import audit
-from sportello.assistant.engine import Assistant, AssistantReply, build_assistant
+from sportello.assistant.engine import Assistant, AssistantReply, build_assistant, canned
 from sportello.assistant.intent import detect_intent
 from sportello.assistant.kb import Topic, TopicText
 from sportello.assistant.llm import LLMSettings, TokenBudget, rewrite_answer
@@ -266,6 +266,11 @@ async def _reply(
         # Off the event loop: ranking (and the query embedding, which releases the GIL) must not
         # stall every other socket of the process.
         reply = await asyncio.to_thread(assistant.reply, text, lang_hint, not shed)
+    except Exception:
+        # A fault in ranking must not leave the visitor without any answer: say so, offer a person.
+        log.exception("the assistant failed to rank a message; replying that it cannot answer")
+        lang = lang_hint if lang_hint in ("it", "en") else assistant.default_lang
+        reply = AssistantReply("question", lang, canned("failed", lang), offer_operator=True)
     finally:
         cache.embedding_queue -= embeds
     return reply, shed

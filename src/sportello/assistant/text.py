@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
 LANGS = ("it", "en")
 
 _STEMMER_NAMES = {"it": "italian", "en": "english"}
-_stemmers = {lang: snowballstemmer.stemmer(name) for lang, name in _STEMMER_NAMES.items()}
+# Snowball stemmers keep per-word state in the object: one shared by the threads that answer
+# visitors (asyncio.to_thread) returns other words' stems under concurrency. One per thread.
+_local = threading.local()
+
+
+def _stemmer(lang: str) -> Any:
+    stemmers: dict[str, Any] | None = getattr(_local, "stemmers", None)
+    if stemmers is None:
+        stemmers = _local.stemmers = {}
+    stemmer = stemmers.get(lang)
+    if stemmer is None and lang in _STEMMER_NAMES:
+        stemmer = stemmers[lang] = snowballstemmer.stemmer(_STEMMER_NAMES[lang])
+    return stemmer
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
 _EN_CONTRACTIONS = [
@@ -175,7 +189,7 @@ def expand_shorthand(toks: Iterable[str], lang: str | None = None) -> list[str]:
 @lru_cache(maxsize=200_000)
 def stem(word: str, lang: str) -> str:
     """Snowball stem of a normalised word (unknown languages are returned unchanged)."""
-    stemmer = _stemmers.get(lang)
+    stemmer = _stemmer(lang)
     if stemmer is None:
         return word
     return str(stemmer.stemWord(word))

@@ -79,8 +79,12 @@ export function modal(title, body, { confirmLabel, cancelLabel, danger = false, 
       }
     });
     dialog.addEventListener("close", () => {
+      // The browser already returned focus when the dialog closed; this event comes a task later,
+      // when the user may have moved on: take focus back only if it was left nowhere.
+      const active = document.activeElement;
+      const lost = !active || active === document.body || dialog.contains(active);
       dialog.remove();
-      if (back && back.isConnected) back.focus();
+      if (lost && back && back.isConnected) back.focus();
       if (dialog.returnValue !== "ok") resolve(null);
     });
     document.body.append(dialog);
