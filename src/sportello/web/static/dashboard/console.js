@@ -458,6 +458,8 @@ function renderChat() {
     return;
   }
   const ended = chat.status === "closed";
+  // Every control of the pane has a fixed id, so a re-render (details loaded, status changed)
+  // gives focus back to the same control instead of dropping it on the page.
   const focused = document.activeElement && pane.contains(document.activeElement) ? document.activeElement.id : null;
   const header = h("div", { class: "chat-head" },
     h("div", {}, h("h2", { class: "chat-title" }, label(chat)),
@@ -465,9 +467,9 @@ function renderChat() {
         ended ? h("span", { class: "badge badge-muted" }, t("chat_ended")) : null)),
     h("div", { class: "actions" },
       ended
-        ? h("button", { type: "button", class: "btn", onclick: () => { store.chats.delete(chat.id); store.activeChat = [...store.chats.values()].find((c) => c.status !== "assigned")?.id || null; renderAll(); } }, t("close_tab"))
-        : [h("button", { type: "button", class: "btn", onclick: () => transferChat(chat) }, t("transfer")),
-          h("button", { type: "button", class: "btn btn-danger-outline", onclick: () => endChat(chat) }, t("end"))]),
+        ? h("button", { type: "button", id: "chat-close-tab", class: "btn", onclick: () => { store.chats.delete(chat.id); store.activeChat = [...store.chats.values()].find((c) => c.status !== "assigned")?.id || null; renderAll(); } }, t("close_tab"))
+        : [h("button", { type: "button", id: "chat-transfer", class: "btn", onclick: () => transferChat(chat) }, t("transfer")),
+          h("button", { type: "button", id: "chat-end", class: "btn btn-danger-outline", onclick: () => endChat(chat) }, t("end"))]),
   );
   const log = h("ol", { class: "transcript", id: "transcript", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("conversation"), tabindex: "0" });
   const typing = h("div", { class: "typing", id: "typing", "aria-live": "polite" });
@@ -494,7 +496,7 @@ function composer(chat) {
       send(chat, input);
     }
   });
-  const modeName = nextId("mode");
+  const modeName = "composer-mode";
   const mode = h("div", { class: "mode-switch", role: "radiogroup", "aria-label": `${t("reply")} / ${t("note")}` },
     ["reply", "note"].map((m) => {
       const id = `${modeName}-${m}`;
@@ -510,7 +512,7 @@ function composer(chat) {
       return h("span", { class: `seg seg-${m}` }, radio, h("label", { for: id }, t(m)));
     }));
   const langReplies = store.canned.filter((r) => !chat.language || r.language === chat.language);
-  const canned = h("select", { class: "canned", "aria-label": t("canned") },
+  const canned = h("select", { id: "composer-canned", class: "canned", "aria-label": t("canned") },
     h("option", { value: "" }, `${t("canned")}…`),
     (langReplies.length ? langReplies : store.canned).map((r) => h("option", { value: String(r.id) }, `/${r.shortcut} · ${r.title}`)));
   canned.disabled = store.canned.length === 0;
@@ -523,7 +525,7 @@ function composer(chat) {
     canned.value = "";
     input.focus();
   });
-  const sendBtn = h("button", { type: "button", class: "btn btn-primary", onclick: () => { send(chat, input); input.focus(); } }, chat.mode === "note" ? t("add_note") : t("send"));
+  const sendBtn = h("button", { type: "button", id: "composer-send", class: "btn btn-primary", onclick: () => { send(chat, input); input.focus(); } }, chat.mode === "note" ? t("add_note") : t("send"));
   return h("div", { class: `composer${chat.mode === "note" ? " is-note" : ""}` },
     h("div", { class: "composer-bar" }, mode, canned),
     input,

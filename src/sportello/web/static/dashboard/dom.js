@@ -84,7 +84,9 @@ export function modal(title, body, { confirmLabel, cancelLabel, danger = false, 
       const active = document.activeElement;
       const lost = !active || active === document.body || dialog.contains(active);
       dialog.remove();
-      if (lost && back && back.isConnected) back.focus();
+      // A re-render while the dialog was open may have replaced the control that opened it.
+      const target = back && (back.isConnected ? back : back.id && document.getElementById(back.id));
+      if (lost && target) target.focus();
       if (dialog.returnValue !== "ok") resolve(null);
     });
     document.body.append(dialog);
