@@ -1163,6 +1163,9 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
     function pick(keep) {
       if (!S.conv) return;
       var path = "/" + encodeURIComponent(S.conv.id) + (keep ? "/queue/keep-waiting" : "/queue/leave");
+      // A fresh form now: the socket's status change may open it before this request answers,
+      // and the visitor may already be filling it in by then.
+      if (!keep) C = newContact();
       api("POST", path, keep ? null : { leave_contact: true }).then(function (r) {
         if (r.status === 404) return conversationGone();
         if (!r.ok && r.status !== 409) throw new Error("HTTP " + r.status);
@@ -1170,9 +1173,10 @@ legend{font-weight:700;font-size:15px;margin-bottom:6px}
         S.waitChoice = false;
         if (r.status === 409) { refreshStatus(); syncCards(); ui.input.focus(); return; }
         if (keep) { syncCards(); ui.input.focus(); return; }
-        C = newContact();
+        // The form may be open already (the status change came first): leave the focus where it is.
+        var formOpen = card && card.build === contactCard && ui.cards.contains(shadow.activeElement);
         setStatus("awaiting_contact");
-        syncCards(true);
+        syncCards(!formOpen);
       }).catch(function () { choice.failed = true; rerenderCards(); ui.cards.querySelector("button").focus(); });
     }
     return h("section", { class: "card choice", "aria-labelledby": "sp-wait-title" }, [
