@@ -18,6 +18,7 @@ from sportello.assistant.intent import detect_intent
 from sportello.assistant.kb import Topic, TopicText
 from sportello.assistant.llm import LLMSettings, TokenBudget, rewrite_answer
 from sportello.assistant.models import KBTopic
+from sportello.assistant.text import LANGS
 from sportello.conversations import service as conversations
 from sportello.conversations.models import ConversationStatus, Message, Sender
 from sportello.errors import DomainError, NotFound
@@ -269,7 +270,7 @@ async def _reply(
     except Exception:
         # A fault in ranking must not leave the visitor without any answer: say so, offer a person.
         log.exception("the assistant failed to rank a message; replying that it cannot answer")
-        lang = lang_hint if lang_hint in ("it", "en") else assistant.default_lang
+        lang = lang_hint if lang_hint in LANGS else assistant.default_lang
         reply = AssistantReply("question", lang, canned("failed", lang), offer_operator=True)
     finally:
         cache.embedding_queue -= embeds
